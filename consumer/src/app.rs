@@ -1,0 +1,128 @@
+//! Start-up: connect to every dependency (each failure is one line naming the
+//! setting and the password-free address), apply migrations, bind the HTTP
+//! listener, then run the pipeline and the HTTP server until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rdkafka::consumer::Consumer;
+use tokio::net::TcpListener;
+
+use crate::batch::Batch;
+use crate::config::Settings;
+use crate::dedup::{FilterSettings, RedisFilter};
+use crate::dlq::DeadLetters;
+use crate::flush::Flusher;
+use crate::http::{self, HttpState};
+use crate::kafka;
+use crate::metrics::Metrics;
+use crate::partitions::Partitions;
+use crate::pipeline::{Pipeline, PipelineSettings};
+use crate::shutdown::ShutdownFlag;
+use crate::store::{self, Store};
+
+pub struct Application {
+    pipeline: Pipeline,
+    listener: TcpListener,
+    http: HttpState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let pool = store::connect(&settings.database_url, settings.db_pool_size).await?;
+        store::migrate(&pool).await?;
+        let store = Store::new(pool.clone(), &settings.group_id, &settings.topic);
+        let instance = store.instance_id().await.map_err(|e| {
+            anyhow::anyhow!(
+                "reading the database instance id: {:#}",
+                anyhow::Error::new(e)
+            )
+        })?;
+        let filter_settings = FilterSettings {
+            timeout: settings.redis_timeout,
+            dedup_ttl: settings.dedup_ttl,
+            pending_ttl: settings.pending_ttl,
+        };
+        let redis = RedisFilter::new(
+            &settings.redis_url,
+            instance,
+            filter_settings,
+            metrics.clone(),
+        )?;
+        let consumer = Arc::new(kafka::create_consumer(&settings, metrics.clone())?);
+        kafka::check_topics(&consumer, &settings).await?;
+        let dead_letters = DeadLetters::new(
+            &settings.brokers,
+            &settings.dlq_topic,
+            &settings.topic,
+            &settings.kafka_properties,
+        )?;
+        let listener = TcpListener::bind(settings.metrics_addr)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {} (--metrics-addr / EVENTPULSE_METRICS_ADDR): {e}",
+                    settings.metrics_addr
+                )
+            })?;
+        let http = HttpState {
+            metrics: metrics.clone(),
+            pool,
+            redis: redis.client(),
+            assigned: Arc::clone(&consumer.context().assigned),
+            running: Arc::new(AtomicBool::new(false)),
+        };
+        let pipeline = Pipeline {
+            consumer,
+            flusher: Flusher {
+                store,
+                redis,
+                dead_letters,
+                metrics: metrics.clone(),
+            },
+            settings: PipelineSettings {
+                topic: settings.topic.clone(),
+                batch_size: settings.batch_size,
+                linger: settings.linger,
+                limits: settings.limits.clone(),
+                shutdown_timeout: settings.shutdown_timeout,
+            },
+            metrics,
+            partitions: Partitions::default(),
+            batch: Batch::default(),
+        };
+        Ok(Self {
+            pipeline,
+            listener,
+            http,
+        })
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` answer (useful with port 0).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shutdown = ShutdownFlag::spawn(shutdown);
+        tracing::info!(metrics = %self.metrics_addr(), "consumer started");
+        let running = Arc::clone(&self.http.running);
+        let server = tokio::spawn(http::serve(self.listener, self.http, shutdown.clone()));
+        running.store(true, Ordering::Relaxed);
+        let result = self.pipeline.run(shutdown.clone()).await;
+        running.store(false, Ordering::Relaxed);
+        if !shutdown.is_requested() {
+            server.abort();
+        }
+        let _ = server.await;
+        result
+    }
+}

@@ -1,0 +1,207 @@
+//! Every Prometheus series the consumer exports, in one registry.
+//!
+//! Names follow `eventpulse_<thing>_<unit>_total`; labels are low-cardinality
+//! (event type, reason code, dedup layer, dependency, partition). Recording
+//! methods that matter for operators also log, so a log line and its counter
+//! can never disagree (the pattern of Vector's `internal_events`).
+
+use eventpulse_events::{EventType, RejectReason};
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Where a duplicate was caught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupLayer {
+    InBatch,
+    Redis,
+    Postgres,
+}
+
+impl DedupLayer {
+    fn label(self) -> &'static str {
+        match self {
+            Self::InBatch => "in_batch",
+            Self::Redis => "redis",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// An external system the consumer depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Postgres,
+    Redis,
+    Kafka,
+    DeadLetter,
+}
+
+impl Dependency {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+            Self::Kafka => "kafka",
+            Self::DeadLetter => "dlq",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub messages_consumed: IntCounter,
+    pub messages_skipped: IntCounterVec,
+    events_stored: IntCounterVec,
+    rejected: IntCounterVec,
+    duplicates: IntCounterVec,
+    pub dlq_produced: IntCounter,
+    pub batch_size: Histogram,
+    pub flush_duration: Histogram,
+    pub store_latency: Histogram,
+    pub consumer_lag: IntGaugeVec,
+    retries: IntCounterVec,
+    errors: IntCounterVec,
+    pub redis_degraded: IntGauge,
+    pub rebalances: IntCounterVec,
+    pub assigned_partitions: IntGauge,
+    pub last_store_timestamp: IntGauge,
+}
+
+macro_rules! register {
+    ($registry:expr, $metric:expr) => {{
+        let metric = $metric.expect("metric definition is valid");
+        $registry
+            .register(Box::new(metric.clone()))
+            .expect("metric names are unique");
+        metric
+    }};
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    IntCounterVec::new(Opts::new(name, help), labels)
+}
+
+fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let seconds = exponential_buckets(0.001, 2.0, 16).expect("valid buckets");
+        let metrics = Self {
+            messages_consumed: register!(r, IntCounter::new("eventpulse_messages_consumed_total", "Kafka messages received")),
+            messages_skipped: register!(r, counter_vec("eventpulse_messages_skipped_total", "Messages not processed: already covered by the offset stored in Postgres, or from a partition no longer assigned", &["reason"])),
+            events_stored: register!(r, counter_vec("eventpulse_events_stored_total", "Events inserted into Postgres", &["event_type"])),
+            rejected: register!(r, counter_vec("eventpulse_messages_rejected_total", "Messages that were not valid events, by reason", &["reason"])),
+            duplicates: register!(r, counter_vec("eventpulse_duplicates_total", "Duplicate events dropped, by the layer that caught them", &["layer"])),
+            dlq_produced: register!(r, IntCounter::new("eventpulse_dlq_produced_total", "Messages acknowledged by the dead-letter topic")),
+            batch_size: register!(r, histogram("eventpulse_batch_size", "Messages per flushed batch", exponential_buckets(1.0, 2.0, 15).expect("valid buckets"))),
+            flush_duration: register!(r, histogram("eventpulse_batch_flush_duration_seconds", "Time to make one batch durable (dedup, DLQ, insert, offsets)", seconds.clone())),
+            store_latency: register!(r, histogram("eventpulse_event_store_latency_seconds", "From the event's timestamp to its row being committed", seconds)),
+            consumer_lag: register!(r, IntGaugeVec::new(Opts::new("eventpulse_consumer_lag_messages", "Messages behind the partition's high watermark"), &["partition"])),
+            retries: register!(r, counter_vec("eventpulse_dependency_retries_total", "Operations retried after a transient failure", &["dependency"])),
+            errors: register!(r, counter_vec("eventpulse_dependency_errors_total", "Failed operations against a dependency", &["dependency"])),
+            redis_degraded: register!(r, IntGauge::new("eventpulse_redis_degraded", "1 while Redis is unreachable and Postgres is the only dedup layer")),
+            rebalances: register!(r, counter_vec("eventpulse_rebalances_total", "Consumer group rebalance callbacks", &["kind"])),
+            assigned_partitions: register!(r, IntGauge::new("eventpulse_assigned_partitions", "Partitions currently assigned to this consumer")),
+            last_store_timestamp: register!(r, IntGauge::new("eventpulse_last_store_timestamp_seconds", "Unix time of the last batch committed to Postgres")),
+            registry: r,
+        };
+        #[cfg(target_os = "linux")]
+        metrics
+            .registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector registers once");
+        metrics.preregister_labels();
+        metrics
+    }
+
+    /// Creates every known label value at zero, so dashboards and alerts see
+    /// the series (and `rate()` works) before the first occurrence.
+    fn preregister_labels(&self) {
+        for t in EventType::ALL {
+            self.events_stored.with_label_values(&[t.as_str()]);
+        }
+        for reason in RejectReason::ALL {
+            self.rejected.with_label_values(&[reason.code()]);
+        }
+        for layer in [DedupLayer::InBatch, DedupLayer::Redis, DedupLayer::Postgres] {
+            self.duplicates.with_label_values(&[layer.label()]);
+        }
+        for dep in [
+            Dependency::Postgres,
+            Dependency::Redis,
+            Dependency::Kafka,
+            Dependency::DeadLetter,
+        ] {
+            self.retries.with_label_values(&[dep.label()]);
+            self.errors.with_label_values(&[dep.label()]);
+        }
+        for kind in ["assign", "revoke", "error"] {
+            self.rebalances.with_label_values(&[kind]);
+        }
+        for reason in ["already_stored", "unassigned"] {
+            self.messages_skipped.with_label_values(&[reason]);
+        }
+    }
+
+    pub fn stored(&self, event_type: EventType, count: u64) {
+        self.events_stored
+            .with_label_values(&[event_type.as_str()])
+            .inc_by(count);
+    }
+
+    pub fn rejected(&self, reason: RejectReason) {
+        self.rejected.with_label_values(&[reason.code()]).inc();
+    }
+
+    pub fn duplicates(&self, layer: DedupLayer, count: u64) {
+        if count > 0 {
+            tracing::debug!(layer = layer.label(), count, "duplicates dropped");
+            self.duplicates
+                .with_label_values(&[layer.label()])
+                .inc_by(count);
+        }
+    }
+
+    /// A failed operation that will be retried: logged with its whole cause chain.
+    pub fn retrying(&self, dependency: Dependency, attempt: u32, error: &anyhow::Error) {
+        tracing::warn!(
+            dependency = dependency.label(),
+            attempt,
+            "retrying after error: {error:#}"
+        );
+        self.errors.with_label_values(&[dependency.label()]).inc();
+        self.retries.with_label_values(&[dependency.label()]).inc();
+    }
+
+    /// A failed operation that degrades service but is not retried.
+    pub fn failed(&self, dependency: Dependency, error: &anyhow::Error) {
+        tracing::warn!(
+            dependency = dependency.label(),
+            "operation failed: {error:#}"
+        );
+        self.errors.with_label_values(&[dependency.label()]).inc();
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,292 @@
+//! Postgres: the durable end of the pipeline and the source of truth for
+//! offsets. One transaction per batch writes the events (one `INSERT ...
+//! SELECT FROM UNNEST` statement: seven array parameters whatever the batch
+//! size, so the 65,535-parameter limit cannot be reached), the dead-letter
+//! records and the batch's next offsets. Either all of it is durable or none.
+
+use std::time::Duration;
+
+use eventpulse_events::EventType;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::batch::{PendingEvent, RejectedMessage};
+use crate::config::redact_url;
+
+/// What went wrong with a write, classified by what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Connection trouble, restarts, timeouts, schema problems: retry the
+    /// whole batch later; nothing was written.
+    #[error("Postgres is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A data error (SQLSTATE class 22 or 23) caused by some row: retrying
+    /// the same rows cannot succeed, so the culprit must be isolated.
+    #[error("Postgres rejected the data")]
+    Rejected(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let row_caused = match &error {
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+            _ => false,
+        };
+        if row_caused {
+            Self::Rejected(error)
+        } else {
+            Self::Unavailable(error)
+        }
+    }
+}
+
+/// Rows inserted by a committed batch, by type; the rest were already stored.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub inserted_by_type: Vec<(EventType, u64)>,
+    pub inserted: u64,
+    pub already_stored: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    group_id: String,
+    topic: String,
+}
+
+/// Opens the pool and checks the server answers; the error names the
+/// (password-free) address and the setting.
+pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(pool_size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to Postgres at {} (--database-url / EVENTPULSE_DATABASE_URL): {e}",
+                redact_url(url)
+            )
+        })
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying database migrations: {e}"))
+}
+
+impl Store {
+    pub fn new(pool: PgPool, group_id: &str, topic: &str) -> Self {
+        Self {
+            pool,
+            group_id: group_id.to_owned(),
+            topic: topic.to_owned(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// This database's random identity (see the migration), for Redis keys.
+    pub async fn instance_id(&self) -> Result<Uuid, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT instance_id FROM eventpulse_instance")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The next offset to process for each of `partitions` that has one.
+    pub async fn stored_offsets(&self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT partition, next_offset FROM consumer_offsets \
+             WHERE group_id = $1 AND topic = $2 AND partition = ANY($3)",
+        )
+        .bind(&self.group_id)
+        .bind(&self.topic)
+        .bind(partitions)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Writes events, dead-letter records and next offsets in one transaction.
+    pub async fn write_batch(
+        &self,
+        events: &[&PendingEvent],
+        rejects: &[&RejectedMessage],
+        next_offsets: &[(i32, i64)],
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted_types = insert_events(&mut tx, events).await?;
+        self.insert_dead_letters(&mut tx, rejects).await?;
+        self.advance_offsets(&mut tx, next_offsets).await?;
+        tx.commit().await?;
+        Ok(outcome(events.len(), inserted_types))
+    }
+
+    /// Finds the rows Postgres refuses on their own, by bisecting inside a
+    /// transaction with savepoints that is rolled back at the end: nothing is
+    /// stored here, the caller writes the good rows with [`Store::write_batch`].
+    pub async fn find_rejected_rows(
+        &self,
+        events: &[&PendingEvent],
+    ) -> Result<Vec<(usize, String)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut rejected = Vec::new();
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
+        ranges.push(0..events.len());
+        while let Some(range) = ranges.pop() {
+            if range.is_empty() {
+                continue;
+            }
+            sqlx::query("SAVEPOINT isolate").execute(&mut *tx).await?;
+            match insert_events(&mut tx, &events[range.clone()]).await {
+                Ok(_) => {
+                    sqlx::query("RELEASE SAVEPOINT isolate")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Err(StoreError::Rejected(error)) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT isolate")
+                        .execute(&mut *tx)
+                        .await?;
+                    if range.len() == 1 {
+                        rejected.push((range.start, error.to_string()));
+                    } else {
+                        let middle = range.start + range.len() / 2;
+                        ranges.push(middle..range.end);
+                        ranges.push(range.start..middle);
+                    }
+                }
+                Err(unavailable) => return Err(unavailable),
+            }
+        }
+        tx.rollback().await?;
+        rejected.sort_unstable_by_key(|(index, _)| *index);
+        Ok(rejected)
+    }
+
+    async fn insert_dead_letters(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        rejects: &[&RejectedMessage],
+    ) -> Result<(), StoreError> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let partitions: Vec<i32> = rejects.iter().map(|r| r.origin.partition).collect();
+        let offsets: Vec<i64> = rejects.iter().map(|r| r.origin.offset).collect();
+        let reasons: Vec<&str> = rejects.iter().map(|r| r.rejection.reason.code()).collect();
+        let details: Vec<&str> = rejects
+            .iter()
+            .map(|r| r.rejection.detail.as_str())
+            .collect();
+        sqlx::query(
+            "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, detail) \
+             SELECT $1, * FROM UNNEST($2::int4[], $3::int8[], $4::text[], $5::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.topic)
+        .bind(partitions)
+        .bind(offsets)
+        .bind(reasons)
+        .bind(details)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Offsets only move forward: a consumer that lost its partitions while
+    /// stalled (a zombie) may still commit, and must not move one back.
+    async fn advance_offsets(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        next_offsets: &[(i32, i64)],
+    ) -> Result<(), StoreError> {
+        let (partitions, offsets): (Vec<i32>, Vec<i64>) = next_offsets.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) \
+             SELECT $1, $2, * FROM UNNEST($3::int4[], $4::int8[]) \
+             ON CONFLICT (group_id, topic, partition) DO UPDATE \
+             SET next_offset = EXCLUDED.next_offset, updated_at = now() \
+             WHERE consumer_offsets.next_offset < EXCLUDED.next_offset",
+        )
+        .bind(&self.group_id)
+        .bind(&self.topic)
+        .bind(partitions)
+        .bind(offsets)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// One statement for the whole batch; returns the type of each inserted row.
+async fn insert_events(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[&PendingEvent],
+) -> Result<Vec<String>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut users = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
+    let mut payloads = Vec::with_capacity(events.len());
+    let mut partitions = Vec::with_capacity(events.len());
+    let mut offsets = Vec::with_capacity(events.len());
+    for pending in events {
+        let event = &pending.event;
+        ids.push(event.event_id);
+        types.push(event.event_type.as_str());
+        users.push(event.user_id.as_str());
+        times.push(event.occurred_at);
+        payloads.push(serde_json::to_string(&event.payload).expect("JSON values serialise"));
+        partitions.push(pending.origin.partition);
+        offsets.push(pending.origin.offset);
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
+         SELECT id, kind, user_id, at, payload::jsonb, part, off \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int4[], $7::int8[]) \
+              AS batch(id, kind, user_id, at, payload, part, off) \
+         ON CONFLICT (event_id) DO NOTHING \
+         RETURNING event_type",
+    )
+    .bind(ids)
+    .bind(types)
+    .bind(users)
+    .bind(times)
+    .bind(payloads)
+    .bind(partitions)
+    .bind(offsets)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+fn outcome(attempted: usize, inserted_types: Vec<String>) -> WriteOutcome {
+    let inserted = inserted_types.len() as u64;
+    let inserted_by_type = EventType::ALL
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                inserted_types.iter().filter(|s| *s == t.as_str()).count() as u64,
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    WriteOutcome {
+        inserted_by_type,
+        inserted,
+        already_stored: attempted as u64 - inserted,
+    }
+}
