@@ -1,0 +1,55 @@
+//! Several consumers in one group share the partitions; when one leaves, the
+//! rest take over its partitions from the offsets stored in Postgres.
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_split_partitions_and_one_takes_over_when_the_other_leaves() {
+    let harness = Harness::new(6).await;
+    let first = harness.start(harness.layer()).await;
+    let second = harness.start(harness.layer()).await;
+
+    let (records, mut expected) = valid_events(3000, 300);
+    harness.produce(&records).await;
+    assert_eq!(
+        harness
+            .wait_for_count("SELECT count(*) FROM events", 3000)
+            .await,
+        3000
+    );
+    let first_share = first.metric("eventpulse_messages_consumed_total").await;
+    let second_share = second.metric("eventpulse_messages_consumed_total").await;
+    assert!(
+        first_share > 0.0 && second_share > 0.0,
+        "both consumed: {first_share} / {second_share}"
+    );
+    assert_eq!(
+        first.metric("eventpulse_assigned_partitions").await
+            + second.metric("eventpulse_assigned_partitions").await,
+        6.0
+    );
+
+    first.stop().await;
+    let (more, more_ids) = valid_events(3000, 300);
+    harness.produce(&more).await;
+    // Replaying the first half too: whoever owns a partition must not store twice.
+    harness.produce(&records[..500]).await;
+    expected.extend(more_ids);
+    assert_eq!(
+        harness
+            .wait_for_count("SELECT count(*) FROM events", 6000)
+            .await,
+        6000
+    );
+    harness
+        .wait_for_count(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets",
+            6500,
+        )
+        .await;
+    assert_eq!(second.metric("eventpulse_assigned_partitions").await, 6.0);
+    second.stop().await;
+    assert_eq!(harness.stored_ids().await, expected);
+    assert_eq!(harness.count("SELECT count(*) FROM events").await, 6000);
+    harness.finish().await;
+}

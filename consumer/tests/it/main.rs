@@ -1,0 +1,9 @@
+//! Integration tests against the real local stack (`scripts/stack.sh up`):
+//! the broker, Redis and Postgres. Each test makes its own topics, group and
+//! database. One test binary keeps link time down.
+
+mod support;
+
+mod faults;
+mod group;
+mod pipeline;
