@@ -104,12 +104,14 @@ pub struct Layer {
     /// Log format: pretty or json.
     #[arg(long, env = "EVENTPULSE_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
-    /// Extra librdkafka consumer properties, KEY=VALUE; repeatable.
+    /// Extra librdkafka consumer properties, KEY=VALUE; repeatable. In the
+    /// variable they are separated by `;`, since values such as
+    /// `debug=broker,topic` contain commas.
     #[arg(
         short = 'X',
         long = "kafka-property",
         env = "EVENTPULSE_KAFKA_PROPERTIES",
-        value_delimiter = ',',
+        value_delimiter = ';',
         global = true
     )]
     pub kafka_properties: Option<Vec<String>>,
@@ -352,10 +354,11 @@ fn parse_properties(raw: Vec<String>) -> Result<Vec<(String, String)>, ConfigErr
             Some((key, value)) if !key.trim().is_empty() => {
                 Ok((key.trim().to_owned(), value.trim().to_owned()))
             }
-            _ => Err(invalid(
-                "kafka_property",
-                format!("expected KEY=VALUE, got {item:?}"),
-            )),
+            _ => Err(ConfigError::Invalid {
+                flag: "kafka-property".into(),
+                env: "KAFKA_PROPERTIES".into(),
+                problem: format!("expected KEY=VALUE, got {item:?}"),
+            }),
         })
         .collect()
 }

@@ -31,6 +31,8 @@ impl DeadLetters {
         config
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
+            // Brokers that allow it would otherwise create a mistyped DLQ topic.
+            .set("allow.auto.create.topics", "false")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("compression.type", "lz4")

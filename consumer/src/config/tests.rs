@@ -58,8 +58,11 @@ fn bad_urls_are_rejected_without_echoing_them() {
 
 #[test]
 fn kafka_properties_need_key_and_value() {
-    let settings = parse(&["-X", "fetch.min.bytes=1", "-X", "client.id=x"]).unwrap();
-    assert_eq!(settings.kafka_properties.len(), 2);
+    let settings = parse(&["-X", "fetch.min.bytes=1", "-X", "debug=broker,topic"]).unwrap();
+    assert_eq!(
+        settings.kafka_properties[1],
+        ("debug".to_owned(), "broker,topic".to_owned())
+    );
     assert!(parse(&["-X", "novalue"]).is_err());
 }
 

@@ -47,6 +47,7 @@ impl Harness {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers())
             .set("enable.idempotence", "true")
+            .set("allow.auto.create.topics", "false")
             .set("linger.ms", "5")
             .create()
             .expect("producer");
