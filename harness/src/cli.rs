@@ -1,0 +1,72 @@
+//! Command line of `eventpulse-bench`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "eventpulse-bench",
+    about = "eventpulse throughput, latency and memory against the machine's ceilings"
+)]
+pub struct BenchArgs {
+    /// A few seconds per stage: proves the benchmark works (used in CI).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also run the batch-size sweep used to choose the consumer's defaults.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Events pre-filled for the end-to-end drain (default 1,000,000; quick 20,000).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Producer rate for the latency run, events/s.
+    #[arg(long, default_value_t = 5000)]
+    pub latency_rate: u64,
+    /// Length of the latency run, seconds (default 60; quick 5).
+    #[arg(long)]
+    pub latency_secs: Option<u64>,
+    /// Consumer batch size (default: the consumer's own default).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Consumer linger, milliseconds (default: the consumer's own default).
+    #[arg(long)]
+    pub linger_ms: Option<u64>,
+    /// Extra librdkafka properties for the consumer, KEY=VALUE (e.g. fetch settings).
+    #[arg(short = 'X')]
+    pub kafka_properties: Vec<String>,
+    /// Folder holding eventpulse-consumer and eventpulse-producer (release builds).
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: PathBuf,
+}
+
+impl BenchArgs {
+    pub fn events(&self) -> u64 {
+        self.events
+            .unwrap_or(if self.quick { 20_000 } else { 1_000_000 })
+    }
+
+    pub fn latency_secs(&self) -> u64 {
+        self.latency_secs.unwrap_or(if self.quick { 5 } else { 60 })
+    }
+
+    /// Events per consumer-count step of the scaling run.
+    pub fn scaling_events(&self) -> u64 {
+        if self.quick {
+            20_000
+        } else {
+            300_000
+        }
+    }
+
+    /// Rows for each component ceiling.
+    pub fn ceiling_rows(&self) -> usize {
+        if self.quick {
+            20_000
+        } else {
+            200_000
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! eventpulse-harness: the real binaries against the real stack, in two
+//! programs. `eventpulse-bench` (`scripts/bench.sh`) measures how fast
+//! eventpulse is relative to what this machine's components can do at all;
+//! `eventpulse-faults` (`scripts/faults.sh`) breaks things while traffic flows
+//! and checks that nothing was lost or stored twice.
+//!
+//! Benchmark:
+//! - [`ceilings`]: each component alone, through the consumer's own code where
+//!   one exists: broker drain (no processing), Redis claim+confirm pipelines
+//!   (`RedisFilter`), Postgres batch insert (`Store::write_batch`, plus COPY
+//!   for comparison).
+//! - [`scenarios`]: the real binaries end to end: drain a pre-filled topic,
+//!   produce-to-row latency at a fixed rate, scaling over 1..3 consumers, and
+//!   the batch-size sweep that chose the defaults.
+//! - [`procs`]: spawning the binaries, waiting for a drain, reading CPU time and
+//!   peak RSS from `/proc`.
+//! - [`report`]: one table with ratios to the slowest ceiling, and JSON.
+//!
+//! Nothing here asserts on time: it prints what it measured.
+
+pub mod ceilings;
+pub mod cli;
+pub mod procs;
+pub mod report;
+pub mod scenarios;

@@ -1,0 +1,217 @@
+//! The real binaries as child processes, and what `/proc` says about them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use eventpulse_testkit::{brokers, create_topic, redis_url, unique_name, TestDatabase};
+use sqlx::PgPool;
+
+use crate::cli::BenchArgs;
+
+/// The producer's `--summary-json`, the part the benchmark reads.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct ProducerSummary {
+    pub sent_total: u64,
+    pub valid_unique: u64,
+    pub invalid_total: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub rate_achieved: f64,
+}
+
+/// A topic (with its DLQ), a database and a group for one scenario.
+pub struct Target {
+    pub topic: String,
+    pub group: String,
+    pub db: TestDatabase,
+    pub pool: PgPool,
+}
+
+impl Target {
+    pub async fn create(partitions: i32) -> anyhow::Result<Self> {
+        let topic = unique_name("bench");
+        create_topic(&topic, partitions).await?;
+        create_topic(&format!("{topic}.dlq"), 1).await?;
+        let db = TestDatabase::create().await?;
+        let pool = eventpulse_consumer::store::connect(&db.url, 2).await?;
+        eventpulse_consumer::store::migrate(&pool).await?;
+        Ok(Self {
+            group: unique_name("bench-group"),
+            topic,
+            db,
+            pool,
+        })
+    }
+
+    pub async fn drop_now(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        self.db.drop_now().await
+    }
+
+    /// Runs the producer binary to completion with `args`, returning its summary.
+    pub fn produce(&self, bin_dir: &Path, args: &[&str]) -> anyhow::Result<ProducerSummary> {
+        let summary_path = std::env::temp_dir().join(format!("{}.json", self.topic));
+        let status = Command::new(bin_dir.join("eventpulse-producer"))
+            .args([
+                "--brokers",
+                &brokers(),
+                "--topic",
+                &self.topic,
+                "--summary-json",
+            ])
+            .arg(&summary_path)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running eventpulse-producer (build it with cargo build --release)")?;
+        anyhow::ensure!(status.success(), "eventpulse-producer failed: {status}");
+        let summary = serde_json::from_slice(&std::fs::read(&summary_path)?)?;
+        let _ = std::fs::remove_file(summary_path);
+        Ok(summary)
+    }
+
+    /// Starts one consumer of this target; its metrics listen on `metrics_port`.
+    pub fn spawn_consumer(&self, args: &BenchArgs, metrics_port: u16) -> anyhow::Result<Child> {
+        let mut command = Command::new(args.bin_dir.join("eventpulse-consumer"));
+        command
+            .env("EVENTPULSE_BROKERS", brokers())
+            .env("EVENTPULSE_TOPIC", &self.topic)
+            .env("EVENTPULSE_DLQ_TOPIC", format!("{}.dlq", self.topic))
+            .env("EVENTPULSE_GROUP_ID", &self.group)
+            .env("EVENTPULSE_DATABASE_URL", &self.db.url)
+            .env("EVENTPULSE_REDIS_URL", redis_url())
+            .env(
+                "EVENTPULSE_METRICS_ADDR",
+                format!("127.0.0.1:{metrics_port}"),
+            )
+            .env("EVENTPULSE_DEDUP_TTL_SECS", "600")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        if let Some(size) = args.batch_size {
+            command.env("EVENTPULSE_BATCH_SIZE", size.to_string());
+        }
+        if let Some(linger) = args.linger_ms {
+            command.env("EVENTPULSE_LINGER_MS", linger.to_string());
+        }
+        if !args.kafka_properties.is_empty() {
+            command.env(
+                "EVENTPULSE_KAFKA_PROPERTIES",
+                args.kafka_properties.join(";"),
+            );
+        }
+        command.spawn().context("starting eventpulse-consumer")
+    }
+
+    /// Waits until the stored offsets cover `messages`; returns how long that took.
+    pub async fn wait_drained(&self, messages: u64, started: Instant) -> anyhow::Result<Duration> {
+        let limit = Duration::from_secs(900);
+        loop {
+            let covered: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE group_id = $1",
+            )
+            .bind(&self.group)
+            .fetch_one(&self.pool)
+            .await?;
+            if covered as u64 >= messages {
+                return Ok(started.elapsed());
+            }
+            anyhow::ensure!(
+                started.elapsed() < limit,
+                "not drained after {limit:?}: {covered} of {messages} messages"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stored(&self) -> anyhow::Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until the consumer answers /readyz with 200.
+pub async fn wait_ready(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let ok = Command::new("curl")
+            .args([
+                "-fsS",
+                "-o",
+                "/dev/null",
+                &format!("http://127.0.0.1:{port}/readyz"),
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("consumer on port {port} never became ready")
+}
+
+/// User plus system CPU seconds the process has used.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Peak resident set size (VmHWM) of the process, in bytes.
+pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM in /proc status")?;
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?;
+    Ok(kib * 1024)
+}
+
+/// SIGTERM, then wait: the consumer flushes and exits 0.
+pub fn stop(child: &mut Child) -> anyhow::Result<()> {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "consumer exited with {status}");
+    Ok(())
+}
+
+pub fn bin_dir_exists(dir: &Path) -> anyhow::Result<PathBuf> {
+    let consumer = dir.join("eventpulse-consumer");
+    anyhow::ensure!(
+        consumer.exists(),
+        "{} not found: build with cargo build --release",
+        consumer.display()
+    );
+    Ok(dir.to_path_buf())
+}

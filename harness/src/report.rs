@@ -1,0 +1,212 @@
+//! The results: one table on stdout (each end-to-end figure also as a ratio to
+//! the slowest component ceiling) and the same as JSON.
+
+use serde::Serialize;
+
+use crate::ceilings::Rate;
+use crate::cli::BenchArgs;
+
+#[derive(Debug, Serialize)]
+pub struct EndToEnd {
+    pub messages: u64,
+    pub expected_rows: u64,
+    pub stored_rows: u64,
+    pub seconds: f64,
+    pub cpu_seconds_per_million: f64,
+    pub peak_rss_mib: f64,
+}
+
+impl EndToEnd {
+    pub fn rows_per_second(&self) -> f64 {
+        self.stored_rows as f64 / self.seconds
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub rate: u64,
+    pub seconds: u64,
+    pub expected_rows: u64,
+    pub stored_rows: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Scaling {
+    pub consumers: usize,
+    pub expected_rows: u64,
+    pub stored_rows: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub mode: &'static str,
+    pub batch_size: Option<usize>,
+    pub linger_ms: Option<u64>,
+    pub ceilings: Vec<(String, Rate)>,
+    pub copy_for_comparison: Option<Rate>,
+    pub end_to_end: Option<EndToEnd>,
+    pub latency: Option<Latency>,
+    pub scaling: Vec<Scaling>,
+    pub sweep: Vec<(usize, EndToEnd)>,
+}
+
+impl Report {
+    pub fn new(args: &BenchArgs) -> Self {
+        Self {
+            mode: if args.quick { "quick" } else { "full" },
+            batch_size: args.batch_size,
+            linger_ms: args.linger_ms,
+            ceilings: Vec::new(),
+            copy_for_comparison: None,
+            end_to_end: None,
+            latency: None,
+            scaling: Vec::new(),
+            sweep: Vec::new(),
+        }
+    }
+
+    pub fn ceiling(&mut self, name: &str, rate: Rate) {
+        eprintln!("bench:   {name}: {:.0}/s", rate.per_second());
+        self.ceilings.push((name.to_owned(), rate));
+    }
+
+    fn slowest(&self) -> Option<(&str, f64)> {
+        self.ceilings
+            .iter()
+            .map(|(name, rate)| (name.as_str(), rate.per_second()))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    fn ratio(&self, per_second: f64) -> String {
+        self.slowest().map_or("-".into(), |(_, slowest)| {
+            format!("{:.0}%", 100.0 * per_second / slowest)
+        })
+    }
+
+    pub fn print(&self) {
+        println!(
+            "\neventpulse benchmark ({} mode; 2-core machine, everything on loopback)",
+            self.mode
+        );
+        println!("{:<58} {:>14} {:>10}", "figure", "value", "vs slowest");
+        let line = |name: &str, value: String, ratio: String| {
+            println!("{name:<58} {value:>14} {ratio:>10}")
+        };
+        for (name, rate) in &self.ceilings {
+            line(
+                &format!("ceiling: {name}"),
+                format!("{:.0}/s", rate.per_second()),
+                self.ratio(rate.per_second()),
+            );
+        }
+        if let Some(copy) = &self.copy_for_comparison {
+            line(
+                "comparison: postgres COPY into events (no dedup)",
+                format!("{:.0}/s", copy.per_second()),
+                self.ratio(copy.per_second()),
+            );
+        }
+        if let Some(e2e) = &self.end_to_end {
+            line(
+                &format!(
+                    "end to end: {} messages drained, rows stored/s",
+                    e2e.messages
+                ),
+                format!("{:.0}/s", e2e.rows_per_second()),
+                self.ratio(e2e.rows_per_second()),
+            );
+            line(
+                "end to end: messages handled/s",
+                format!("{:.0}/s", e2e.messages as f64 / e2e.seconds),
+                self.ratio(e2e.messages as f64 / e2e.seconds),
+            );
+            line(
+                "end to end: consumer CPU seconds per million messages",
+                format!("{:.1}", e2e.cpu_seconds_per_million),
+                String::new(),
+            );
+            line(
+                "end to end: consumer peak RSS",
+                format!("{:.1} MiB", e2e.peak_rss_mib),
+                String::new(),
+            );
+            line(
+                "end to end: rows stored / distinct valid sent",
+                format!("{}/{}", e2e.stored_rows, e2e.expected_rows),
+                String::new(),
+            );
+        }
+        if let Some(l) = &self.latency {
+            let name = format!(
+                "latency at {}/s for {} s: p50 / p95 / p99",
+                l.rate, l.seconds
+            );
+            line(
+                &name,
+                format!("{:.0}/{:.0}/{:.0} ms", l.p50_ms, l.p95_ms, l.p99_ms),
+                String::new(),
+            );
+        }
+        for s in &self.scaling {
+            let rate = s.stored_rows as f64 / s.seconds;
+            line(
+                &format!(
+                    "scaling: {} consumer(s), 12 partitions, rows stored/s",
+                    s.consumers
+                ),
+                format!("{rate:.0}/s"),
+                self.ratio(rate),
+            );
+        }
+        for (size, e2e) in &self.sweep {
+            let name = format!("sweep: batch {size}: rows/s, CPU s/M, peak RSS MiB");
+            line(
+                &name,
+                format!(
+                    "{:.0} {:.1} {:.0}",
+                    e2e.rows_per_second(),
+                    e2e.cpu_seconds_per_million,
+                    e2e.peak_rss_mib
+                ),
+                self.ratio(e2e.rows_per_second()),
+            );
+        }
+        if let Some((name, _)) = self.slowest() {
+            println!("(ratios are to the slowest ceiling: {name})");
+        }
+    }
+
+    /// Every scenario stored exactly the distinct valid events it was sent.
+    pub fn check_exact(&self) -> anyhow::Result<()> {
+        let mut checks: Vec<(String, u64, u64)> = Vec::new();
+        if let Some(e) = &self.end_to_end {
+            checks.push(("end to end".into(), e.stored_rows, e.expected_rows));
+        }
+        if let Some(l) = &self.latency {
+            checks.push(("latency".into(), l.stored_rows, l.expected_rows));
+        }
+        for s in &self.scaling {
+            checks.push((
+                format!("scaling {}", s.consumers),
+                s.stored_rows,
+                s.expected_rows,
+            ));
+        }
+        for (size, e) in &self.sweep {
+            checks.push((format!("sweep {size}"), e.stored_rows, e.expected_rows));
+        }
+        let wrong: Vec<_> = checks
+            .into_iter()
+            .filter(|(_, got, want)| got != want)
+            .collect();
+        anyhow::ensure!(
+            wrong.is_empty(),
+            "stored rows differ from distinct valid events sent: {wrong:?}"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! The benchmark stages, run in order on the same machine in one go, so the
+//! ratios compare figures taken under the same conditions.
+
+use std::time::Instant;
+
+use eventpulse_testkit::redis_url;
+
+use crate::ceilings::{self, Rate};
+use crate::cli::BenchArgs;
+use crate::procs::{self, Target};
+use crate::report::{EndToEnd, Latency, Report, Scaling};
+
+const PARTITIONS: i32 = 12;
+
+pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
+    procs::bin_dir_exists(&args.bin_dir)?;
+    let mut report = Report::new(args);
+    measure_ceilings(args, &mut report).await?;
+    eprintln!(
+        "bench: end to end, draining {} pre-filled events",
+        args.events()
+    );
+    report.end_to_end = Some(end_to_end(args, args.events()).await?);
+    eprintln!(
+        "bench: latency at {} events/s for {} s",
+        args.latency_rate,
+        args.latency_secs()
+    );
+    report.latency = Some(latency(args).await?);
+    for consumers in 1..=3 {
+        eprintln!("bench: scaling, {consumers} consumer(s)");
+        report.scaling.push(scaling(args, consumers).await?);
+    }
+    if args.sweep {
+        let events = if args.quick { 10_000 } else { 200_000 };
+        for size in [250, 500, 1000, 2000, 5000] {
+            eprintln!("bench: sweep, batch size {size}");
+            let point = BenchArgs {
+                batch_size: Some(size),
+                ..args.clone()
+            };
+            report.sweep.push((size, end_to_end(&point, events).await?));
+        }
+    }
+    report.print();
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    report.check_exact()
+}
+
+async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
+    let rows = args.ceiling_rows();
+    let batch = args.batch_size.unwrap_or(2000);
+    eprintln!("bench: ceilings with {rows} events each");
+    let target = Target::create(PARTITIONS).await?;
+    let count = rows.to_string();
+    let produced = target.produce(
+        &args.bin_dir,
+        &["--count", &count, "--rate", "0", "--users", "10000"],
+    )?;
+    report.ceiling(
+        "broker produce (producer CLI, unpaced)",
+        Rate {
+            items: produced.acked,
+            seconds: produced.acked as f64 / produced.rate_achieved.max(1.0),
+        },
+    );
+    let topic = target.topic.clone();
+    let drained = tokio::task::spawn_blocking(move || {
+        ceilings::kafka_drain(&topic, PARTITIONS, produced.acked)
+    })
+    .await??;
+    report.ceiling("broker consume (fetch only)", drained);
+    target.drop_now().await?;
+
+    report.ceiling(
+        "redis claim+confirm (consumer's pipelines)",
+        ceilings::redis_claim_confirm(&redis_url(), rows, batch).await?,
+    );
+    let events = ceilings::synthetic_events(rows);
+    report.ceiling(
+        "postgres batch insert (consumer's statement)",
+        ceilings::postgres_write_batch(&events, batch).await?,
+    );
+    report.copy_for_comparison = Some(ceilings::postgres_copy(&events, batch).await?);
+    Ok(())
+}
+
+/// A pre-filled topic (2% duplicates, 0.1% invalid) drained from scratch.
+pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEnd> {
+    let target = Target::create(PARTITIONS).await?;
+    let count = events.to_string();
+    let summary = target.produce(
+        &args.bin_dir,
+        &[
+            "--count",
+            &count,
+            "--rate",
+            "0",
+            "--users",
+            "10000",
+            "--duplicate-ratio",
+            "0.02",
+            "--invalid-ratio",
+            "0.001",
+        ],
+    )?;
+    let started = Instant::now();
+    let mut child = target.spawn_consumer(args, procs::free_port()?)?;
+    let elapsed = target.wait_drained(summary.acked, started).await?;
+    let cpu = procs::cpu_seconds(child.id())?;
+    let rss = procs::peak_rss_bytes(child.id())?;
+    procs::stop(&mut child)?;
+    let stored = target.stored().await?;
+    target.drop_now().await?;
+    Ok(EndToEnd {
+        messages: summary.acked,
+        expected_rows: summary.valid_unique,
+        stored_rows: stored,
+        seconds: elapsed.as_secs_f64(),
+        cpu_seconds_per_million: cpu * 1e6 / summary.acked as f64,
+        peak_rss_mib: rss as f64 / (1024.0 * 1024.0),
+    })
+}
+
+/// Produce-to-row latency at a fixed rate, from the rows themselves.
+async fn latency(args: &BenchArgs) -> anyhow::Result<Latency> {
+    let target = Target::create(PARTITIONS).await?;
+    let port = procs::free_port()?;
+    let mut child = target.spawn_consumer(args, port)?;
+    procs::wait_ready(port).await?;
+    // Let the group assignment settle before the clock starts.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let rate = args.latency_rate.to_string();
+    let duration = format!("{}s", args.latency_secs());
+    let summary = target.produce(
+        &args.bin_dir,
+        &["--rate", &rate, "--duration", &duration, "--users", "2000"],
+    )?;
+    target.wait_drained(summary.acked, Instant::now()).await?;
+    procs::stop(&mut child)?;
+    let quantiles: Vec<f64> = sqlx::query_scalar(
+        "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP \
+         (ORDER BY extract(epoch FROM ingested_at - occurred_at)) FROM events",
+    )
+    .fetch_one(&target.pool)
+    .await?;
+    let stored = target.stored().await?;
+    target.drop_now().await?;
+    Ok(Latency {
+        rate: args.latency_rate,
+        seconds: args.latency_secs(),
+        expected_rows: summary.valid_unique,
+        stored_rows: stored,
+        p50_ms: quantiles[0] * 1000.0,
+        p95_ms: quantiles[1] * 1000.0,
+        p99_ms: quantiles[2] * 1000.0,
+    })
+}
+
+/// `consumers` instances in one group draining the same pre-filled topic.
+async fn scaling(args: &BenchArgs, consumers: usize) -> anyhow::Result<Scaling> {
+    let target = Target::create(PARTITIONS).await?;
+    let count = args.scaling_events().to_string();
+    let summary = target.produce(
+        &args.bin_dir,
+        &["--count", &count, "--rate", "0", "--users", "10000"],
+    )?;
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..consumers {
+        children.push(target.spawn_consumer(args, procs::free_port()?)?);
+    }
+    let elapsed = target.wait_drained(summary.acked, started).await?;
+    for child in &mut children {
+        procs::stop(child)?;
+    }
+    let stored = target.stored().await?;
+    target.drop_now().await?;
+    Ok(Scaling {
+        consumers,
+        expected_rows: summary.valid_unique,
+        stored_rows: stored,
+        seconds: elapsed.as_secs_f64(),
+    })
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The benchmark (docs/benchmarks.md): component ceilings, end-to-end drain,
+# produce-to-row latency and consumer scaling, printed as one table with ratios
+# to the slowest ceiling. Redis and Postgres come from the local stack; the
+# broker is a private in-memory nisshi on a spare port (with sqlite storage the
+# broker, not eventpulse, would be the bottleneck), stopped on exit. Set
+# EVENTPULSE_BROKERS to benchmark against an existing Kafka instead.
+#
+# Usage: scripts/bench.sh [--quick] [--sweep] [--json FILE] [--events N] ...
+#        (every flag: target/release/eventpulse-bench --help)
+set -euo pipefail
+
+EP_NAME=bench
+here=$(dirname "${BASH_SOURCE[0]}")
+# shellcheck source=scripts/lib/common.sh
+source "$here/lib/common.sh"
+cd "$EP_ROOT"
+
+if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
+  PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+# Only Redis and Postgres are needed from the stack; its broker stays as it is.
+EVENTPULSE_BROKERS=${EVENTPULSE_BROKERS:-} "$here/stack.sh" up >/dev/null
+log "building release binaries"
+cargo build --release --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-harness
+
+if [[ -z ${EVENTPULSE_BROKERS:-} ]]; then
+  nisshi=$("$here/install-nisshi.sh")
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  ensure_state_dirs
+  broker_log="$EP_LOGS/bench-broker.log"
+  "$nisshi" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://nisshi/ --group-initial-rebalance-delay 200ms >"$broker_log" 2>&1 &
+  broker=$!
+  trap 'kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true' EXIT
+  wait_until 30 kafka_answers 127.0.0.1 "$port" || die "the benchmark broker never answered on 127.0.0.1:$port; see $broker_log"
+  export EVENTPULSE_BROKERS="127.0.0.1:$port"
+  log "private in-memory broker on $EVENTPULSE_BROKERS (log: $broker_log)"
+fi
+export EVENTPULSE_REDIS_URL="${EVENTPULSE_REDIS_URL:-redis://127.0.0.1:6379}"
+export EVENTPULSE_TEST_ADMIN_DATABASE_URL="${EVENTPULSE_TEST_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+target/release/eventpulse-bench --bin-dir target/release "$@"
