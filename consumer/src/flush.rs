@@ -124,6 +124,15 @@ impl Flusher {
                     match self.store.find_rejected_rows(&events).await {
                         Ok(bad) if !bad.is_empty() => {
                             let newly = take_refused(&mut events, bad);
+                            for refused in &newly {
+                                tracing::warn!(
+                                    partition = refused.origin.partition,
+                                    offset = refused.origin.offset,
+                                    "{}",
+                                    refused.rejection
+                                );
+                                self.metrics.rejected(RejectReason::StorageRejected);
+                            }
                             self.dead_letter(&newly).await;
                             refused.extend(newly);
                             continue;

@@ -205,6 +205,9 @@ async fn a_row_postgres_refuses_is_dead_lettered_alone() {
             .await,
         60
     );
+    let body = http_get(consumer.metrics_addr, "/metrics").await.1;
+    let counted = "eventpulse_messages_rejected_total{reason=\"storage_rejected\"} 1";
+    assert!(body.contains(counted), "a refused row is counted by reason");
     consumer.stop().await;
     expected.retain(|id| !poison_ids.contains(id));
     assert_eq!(harness.stored_ids().await, expected);
