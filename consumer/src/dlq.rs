@@ -37,8 +37,9 @@ impl DeadLetters {
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "30000");
-        // Client-wide settings (security, client.id) apply to both clients.
-        for (key, value) in extra.iter().filter(|(k, _)| !k.starts_with("group.")) {
+        // -X is for the consumer; only connection-wide settings (security,
+        // client id, sockets, debug) also apply to this producer.
+        for (key, value) in extra.iter().filter(|(k, _)| is_connection_setting(k)) {
             config.set(key, value);
         }
         let producer = config
@@ -81,6 +82,22 @@ impl DeadLetters {
             .map(drop)
             .map_err(|(e, _)| anyhow::anyhow!("producing to dead-letter topic {}: {e}", self.topic))
     }
+}
+
+fn is_connection_setting(key: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "security.",
+        "ssl.",
+        "sasl.",
+        "client.",
+        "socket.",
+        "broker.",
+        "metadata.",
+        "api.version",
+        "debug",
+        "reconnect.",
+    ];
+    PREFIXES.iter().any(|prefix| key.starts_with(prefix))
 }
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {

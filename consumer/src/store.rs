@@ -4,10 +4,12 @@
 //! size, so the 65,535-parameter limit cannot be reached), the dead-letter
 //! records and the batch's next offsets. Either all of it is durable or none.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use eventpulse_events::EventType;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -61,17 +63,22 @@ pub struct Store {
 /// Opens the pool and checks the server answers; the error names the
 /// (password-free) address and the setting.
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    let unavailable = |e: sqlx::Error| {
+        anyhow::anyhow!(
+            "cannot connect to Postgres at {} (--database-url / EVENTPULSE_DATABASE_URL): {e}",
+            redact_url(url)
+        )
+    };
+    // Named, so operators can tell the consumer's sessions apart in pg_stat_activity.
+    let options = PgConnectOptions::from_str(url)
+        .map_err(unavailable)?
+        .application_name("eventpulse-consumer");
     PgPoolOptions::new()
         .max_connections(pool_size)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect_with(options)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to Postgres at {} (--database-url / EVENTPULSE_DATABASE_URL): {e}",
-                redact_url(url)
-            )
-        })
+        .map_err(unavailable)
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {

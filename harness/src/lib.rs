@@ -20,6 +20,8 @@
 
 pub mod ceilings;
 pub mod cli;
+pub mod faults;
 pub mod procs;
 pub mod report;
 pub mod scenarios;
+pub mod services;

@@ -5,10 +5,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use eventpulse_testkit::{brokers, create_topic, redis_url, unique_name, TestDatabase};
+use eventpulse_testkit::{create_topic_on, unique_name, TestDatabase};
 use sqlx::PgPool;
 
 use crate::cli::BenchArgs;
+use crate::services::Services;
 
 /// The producer's `--summary-json`, the part the benchmark reads.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -21,8 +22,9 @@ pub struct ProducerSummary {
     pub rate_achieved: f64,
 }
 
-/// A topic (with its DLQ), a database and a group for one scenario.
+/// A topic (with its DLQ), a database and a group for one scenario, on `services`.
 pub struct Target {
+    pub services: Services,
     pub topic: String,
     pub group: String,
     pub db: TestDatabase,
@@ -31,14 +33,19 @@ pub struct Target {
 
 impl Target {
     pub async fn create(partitions: i32) -> anyhow::Result<Self> {
-        let topic = unique_name("bench");
-        create_topic(&topic, partitions).await?;
-        create_topic(&format!("{topic}.dlq"), 1).await?;
-        let db = TestDatabase::create().await?;
+        Self::create_on(Services::from_env(), partitions).await
+    }
+
+    pub async fn create_on(services: Services, partitions: i32) -> anyhow::Result<Self> {
+        let topic = unique_name("target");
+        create_topic_on(&services.brokers, &topic, partitions).await?;
+        create_topic_on(&services.brokers, &format!("{topic}.dlq"), 1).await?;
+        let db = TestDatabase::create_on(&services.admin_url).await?;
         let pool = eventpulse_consumer::store::connect(&db.url, 2).await?;
         eventpulse_consumer::store::migrate(&pool).await?;
         Ok(Self {
-            group: unique_name("bench-group"),
+            services,
+            group: unique_name("target-group"),
             topic,
             db,
             pool,
@@ -52,11 +59,16 @@ impl Target {
 
     /// Runs the producer binary to completion with `args`, returning its summary.
     pub fn produce(&self, bin_dir: &Path, args: &[&str]) -> anyhow::Result<ProducerSummary> {
-        let summary_path = std::env::temp_dir().join(format!("{}.json", self.topic));
-        let status = Command::new(bin_dir.join("eventpulse-producer"))
+        self.spawn_producer(bin_dir, args)?.finish()
+    }
+
+    /// Starts the producer binary with `args`; [`RunningProducer::finish`] waits for it.
+    pub fn spawn_producer(&self, bin_dir: &Path, args: &[&str]) -> anyhow::Result<RunningProducer> {
+        let summary_path = std::env::temp_dir().join(format!("{}.json", unique_name(&self.topic)));
+        let child = Command::new(bin_dir.join("eventpulse-producer"))
             .args([
                 "--brokers",
-                &brokers(),
+                &self.services.brokers,
                 "--topic",
                 &self.topic,
                 "--summary-json",
@@ -65,24 +77,24 @@ impl Target {
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
+            .spawn()
             .context("running eventpulse-producer (build it with cargo build --release)")?;
-        anyhow::ensure!(status.success(), "eventpulse-producer failed: {status}");
-        let summary = serde_json::from_slice(&std::fs::read(&summary_path)?)?;
-        let _ = std::fs::remove_file(summary_path);
-        Ok(summary)
+        Ok(RunningProducer {
+            child,
+            summary_path,
+        })
     }
 
     /// Starts one consumer of this target; its metrics listen on `metrics_port`.
     pub fn spawn_consumer(&self, args: &BenchArgs, metrics_port: u16) -> anyhow::Result<Child> {
         let mut command = Command::new(args.bin_dir.join("eventpulse-consumer"));
         command
-            .env("EVENTPULSE_BROKERS", brokers())
+            .env("EVENTPULSE_BROKERS", &self.services.brokers)
             .env("EVENTPULSE_TOPIC", &self.topic)
             .env("EVENTPULSE_DLQ_TOPIC", format!("{}.dlq", self.topic))
             .env("EVENTPULSE_GROUP_ID", &self.group)
             .env("EVENTPULSE_DATABASE_URL", &self.db.url)
-            .env("EVENTPULSE_REDIS_URL", redis_url())
+            .env("EVENTPULSE_REDIS_URL", &self.services.redis_url)
             .env(
                 "EVENTPULSE_METRICS_ADDR",
                 format!("127.0.0.1:{metrics_port}"),
@@ -138,6 +150,27 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// A producer running in the background.
+pub struct RunningProducer {
+    child: Child,
+    summary_path: PathBuf,
+}
+
+impl RunningProducer {
+    /// Waits for the producer to exit and reads its summary.
+    pub fn finish(mut self) -> anyhow::Result<ProducerSummary> {
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "eventpulse-producer failed: {status}");
+        let summary = serde_json::from_slice(&std::fs::read(&self.summary_path)?)?;
+        let _ = std::fs::remove_file(&self.summary_path);
+        Ok(summary)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
 /// Waits until the consumer answers /readyz with 200.

@@ -108,7 +108,7 @@ pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEn
         ],
     )?;
     let started = Instant::now();
-    let mut child = target.spawn_consumer(args, procs::free_port()?)?;
+    let mut child = target.spawn_consumer(args, crate::services::free_port()?)?;
     let elapsed = target.wait_drained(summary.acked, started).await?;
     let cpu = procs::cpu_seconds(child.id())?;
     let rss = procs::peak_rss_bytes(child.id())?;
@@ -128,7 +128,7 @@ pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEn
 /// Produce-to-row latency at a fixed rate, from the rows themselves.
 async fn latency(args: &BenchArgs) -> anyhow::Result<Latency> {
     let target = Target::create(PARTITIONS).await?;
-    let port = procs::free_port()?;
+    let port = crate::services::free_port()?;
     let mut child = target.spawn_consumer(args, port)?;
     procs::wait_ready(port).await?;
     // Let the group assignment settle before the clock starts.
@@ -171,7 +171,7 @@ async fn scaling(args: &BenchArgs, consumers: usize) -> anyhow::Result<Scaling> 
     let started = Instant::now();
     let mut children = Vec::new();
     for _ in 0..consumers {
-        children.push(target.spawn_consumer(args, procs::free_port()?)?);
+        children.push(target.spawn_consumer(args, crate::services::free_port()?)?);
     }
     let elapsed = target.wait_drained(summary.acked, started).await?;
     for child in &mut children {

@@ -39,15 +39,20 @@ pub fn unique_name(prefix: &str) -> String {
 /// Creates `name` with `partitions` partitions on the broker and waits until
 /// its metadata shows every partition (the local broker does not auto-create).
 pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
+    create_topic_on(&brokers(), name, partitions).await
+}
+
+/// [`create_topic`] on the brokers at `brokers` (e.g. a private broker).
+pub async fn create_topic_on(brokers: &str, name: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .context("creating Kafka admin client")?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics([&topic], &options).await? {
         if let Err((topic, code)) = result {
-            bail!("creating topic {topic} on {}: {code}", brokers());
+            bail!("creating topic {topic} on {brokers}: {code}");
         }
     }
     for _ in 0..100 {
@@ -71,11 +76,17 @@ pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
+    admin_url: String,
 }
 
 impl TestDatabase {
     pub async fn create() -> Result<Self> {
-        let admin_url = admin_database_url();
+        Self::create_on(&admin_database_url()).await
+    }
+
+    /// [`TestDatabase::create`] on the server `admin_url` points at.
+    pub async fn create_on(admin_url: &str) -> Result<Self> {
+        let admin_url = admin_url.to_owned();
         let name = unique_name("eptest").replace('-', "_");
         let mut admin = PgConnection::connect(&admin_url)
             .await
@@ -87,11 +98,15 @@ impl TestDatabase {
             Some((server, _)) => format!("{server}/{name}"),
             None => bail!("admin database URL {admin_url} has no database path"),
         };
-        Ok(Self { name, url })
+        Ok(Self {
+            name,
+            url,
+            admin_url,
+        })
     }
 
     pub async fn drop_now(self) -> Result<()> {
-        let mut admin = PgConnection::connect(&admin_database_url()).await?;
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
         admin
             .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name).as_str())
             .await?;

@@ -1,0 +1,129 @@
+//! Faults of the consumer's dependencies, each on a private instance where it
+//! has to be stopped: Redis stopped then back empty, Postgres restarted,
+//! Postgres connections terminated, the broker restarted, Postgres locked.
+
+use std::time::{Duration, Instant};
+
+use super::run::Run;
+use super::{FaultArgs, Row};
+use crate::procs;
+use crate::services::{Private, Services};
+
+pub async fn redis_down_then_flushed(args: &FaultArgs) -> anyhow::Result<Row> {
+    let mut redis = Private::redis().await?;
+    let services = Services {
+        redis_url: redis.url(),
+        ..Services::from_env()
+    };
+    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
+    run.wait_progress(0, Duration::from_secs(60)).await?;
+    redis.kill();
+    run.fault();
+    tokio::time::sleep(args.fault_gap()).await;
+    redis.start().await?;
+    run.note(format!("redis down {:?}, back empty", args.fault_gap()));
+    run.finish("redis stopped, back flushed").await
+}
+
+pub async fn postgres_restarted(args: &FaultArgs) -> anyhow::Result<Row> {
+    let mut postgres = Private::postgres().await?;
+    let services = Services {
+        admin_url: postgres.url(),
+        ..Services::from_env()
+    };
+    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
+    run.wait_progress(0, Duration::from_secs(60)).await?;
+    // The harness's own pool reconnects after the restart (sqlx tests
+    // connections before use).
+    postgres.kill();
+    run.fault();
+    tokio::time::sleep(args.fault_gap()).await;
+    postgres.start().await?;
+    run.note(format!("postgres down {:?}", args.fault_gap()));
+    let row = run.finish("postgres restarted").await;
+    drop(postgres);
+    row
+}
+
+pub async fn postgres_connections_killed(args: &FaultArgs) -> anyhow::Result<Row> {
+    let mut run = Run::start(
+        args,
+        Services::from_env(),
+        1,
+        args.events() / args.traffic_secs(),
+    )
+    .await?;
+    let admin = sqlx::PgPool::connect(&run.target.services.admin_url).await?;
+    let mut terminated = 0i64;
+    while run.producer_running() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        terminated += sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name = 'eventpulse-consumer') AS t",
+        )
+        .bind(&run.target.db.name)
+        .fetch_one(&admin)
+        .await?;
+        run.fault();
+    }
+    admin.close().await;
+    run.note(format!("{terminated} backends terminated"));
+    run.finish("postgres connections killed").await
+}
+
+pub async fn broker_restarted(args: &FaultArgs) -> anyhow::Result<Row> {
+    let mut broker = Private::broker().await?;
+    let services = Services {
+        brokers: broker.url(),
+        ..Services::from_env()
+    };
+    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
+    run.wait_progress(0, Duration::from_secs(60)).await?;
+    broker.kill();
+    run.fault();
+    tokio::time::sleep(args.fault_gap()).await;
+    broker.start().await?;
+    run.note(format!(
+        "broker SIGKILLed, down {:?} (sqlite storage)",
+        args.fault_gap()
+    ));
+    let row = run.finish("broker restarted").await;
+    drop(broker);
+    row
+}
+
+/// A lock on `events` stalls every insert; memory must stay bounded while
+/// the backlog grows, and the consumer must catch up after.
+pub async fn postgres_slow(args: &FaultArgs) -> anyhow::Result<Row> {
+    let mut run = Run::start(
+        args,
+        Services::from_env(),
+        1,
+        args.events() / args.traffic_secs(),
+    )
+    .await?;
+    run.wait_progress(0, Duration::from_secs(60)).await?;
+    let pid = run.first_pid().expect("a consumer runs");
+    let rss_before = procs::peak_rss_bytes(pid)?;
+    let mut lock = run.target.pool.begin().await?;
+    sqlx::query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await?;
+    let stalled_at = run.progress().await?;
+    let held = Instant::now();
+    while held.elapsed() < args.fault_gap() * 2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let during = run.progress().await?;
+    lock.rollback().await?;
+    run.fault();
+    let rss_peak = procs::peak_rss_bytes(pid)?;
+    run.note(format!(
+        "lock held {:?}, progress during it {}, peak RSS {:.1} -> {:.1} MiB",
+        args.fault_gap() * 2,
+        during - stalled_at,
+        rss_before as f64 / 1048576.0,
+        rss_peak as f64 / 1048576.0
+    ));
+    run.finish("postgres slow (table locked)").await
+}

@@ -1,0 +1,235 @@
+//! One fault scenario's moving parts: consumers as child processes, the
+//! producer in the background, and the bookkeeping of when the last fault
+//! happened, then the drain, a graceful stop and the exact check.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use super::verify::{verify, Verdict};
+use super::{FaultArgs, Row};
+use crate::cli::BenchArgs;
+use crate::procs::{self, RunningProducer, Target};
+use crate::services::{free_port, Services};
+
+pub const PARTITIONS: i32 = 6;
+
+pub struct Run {
+    pub target: Target,
+    consumer_args: BenchArgs,
+    consumers: Vec<(Option<Child>, u16)>,
+    producer: Option<RunningProducer>,
+    pub last_fault: Instant,
+    restarted: bool,
+    notes: Vec<String>,
+}
+
+impl Run {
+    /// A fresh topic and database on `services`, `consumers` consumers, and
+    /// the seeded traffic (5% duplicates, 1% invalid) at `rate` events/s.
+    pub async fn start(
+        args: &FaultArgs,
+        services: Services,
+        consumers: usize,
+        rate: u64,
+    ) -> anyhow::Result<Self> {
+        let target = Target::create_on(services, PARTITIONS).await?;
+        let bin_dir = args.bin_dir.to_string_lossy().into_owned();
+        // Short sessions so a killed member's partitions move on quickly.
+        let consumer_args = BenchArgs::parse_from([
+            "faults",
+            "--bin-dir",
+            &bin_dir,
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ]);
+        let mut run = Self {
+            target,
+            consumer_args,
+            consumers: Vec::new(),
+            producer: None,
+            last_fault: Instant::now(),
+            restarted: false,
+            notes: Vec::new(),
+        };
+        for _ in 0..consumers {
+            run.add_consumer()?;
+        }
+        let (count, rate) = (args.events().to_string(), rate.to_string());
+        let traffic = [
+            "--seed",
+            "42",
+            "--count",
+            &count,
+            "--rate",
+            &rate,
+            "--users",
+            "2000",
+            "--duplicate-ratio",
+            "0.05",
+            "--invalid-ratio",
+            "0.01",
+        ];
+        run.producer = Some(run.target.spawn_producer(&args.bin_dir, &traffic)?);
+        Ok(run)
+    }
+
+    pub fn add_consumer(&mut self) -> anyhow::Result<usize> {
+        let port = free_port()?;
+        let child = self.target.spawn_consumer(&self.consumer_args, port)?;
+        self.consumers.push((Some(child), port));
+        Ok(self.consumers.len() - 1)
+    }
+
+    /// SIGKILL consumer `index`.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.consumers[index].0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.restarted = true;
+        self.fault();
+    }
+
+    /// SIGKILL consumer `index` and start a new one in its place.
+    pub fn replace(&mut self, index: usize) -> anyhow::Result<()> {
+        self.kill(index);
+        let port = free_port()?;
+        self.consumers[index] = (
+            Some(self.target.spawn_consumer(&self.consumer_args, port)?),
+            port,
+        );
+        Ok(())
+    }
+
+    /// SIGTERM consumer `index`; it must flush, commit and exit 0.
+    pub fn terminate(&mut self, index: usize) -> anyhow::Result<()> {
+        if let Some(mut child) = self.consumers[index].0.take() {
+            procs::stop(&mut child)?;
+        }
+        self.restarted = true;
+        self.fault();
+        Ok(())
+    }
+
+    pub fn fault(&mut self) {
+        self.last_fault = Instant::now();
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    pub fn first_pid(&self) -> Option<u32> {
+        self.consumers
+            .iter()
+            .find_map(|(c, _)| c.as_ref().map(Child::id))
+    }
+
+    /// Messages covered by the offsets stored in Postgres.
+    pub async fn progress(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE group_id = $1")
+            .bind(&self.target.group)
+            .fetch_one(&self.target.pool)
+            .await?)
+    }
+
+    /// Waits (up to `limit`) until the stored offsets move past `beyond`.
+    pub async fn wait_progress(&self, beyond: i64, limit: Duration) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.progress().await? > beyond {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(false)
+    }
+
+    pub fn producer_running(&mut self) -> bool {
+        self.producer
+            .as_mut()
+            .is_some_and(RunningProducer::is_running)
+    }
+
+    /// Waits for the producer and the drain, stops every consumer gracefully,
+    /// then checks the outcome exactly.
+    pub async fn finish(mut self, scenario: &str) -> anyhow::Result<Row> {
+        let summary = self.producer.take().expect("traffic started").finish()?;
+        self.target
+            .wait_drained(summary.acked, Instant::now())
+            .await?;
+        let recover_secs = self.last_fault.elapsed().as_secs_f64();
+        if !self.restarted {
+            self.check_metrics().await?;
+        }
+        for (child, _) in &mut self.consumers {
+            if let Some(child) = child.as_mut() {
+                procs::stop(child)?;
+            }
+        }
+        let verdict = verify(&self.target, PARTITIONS).await?;
+        let notes = self.notes.join("; ");
+        self.target.drop_now().await?;
+        Ok(Row::new(scenario, verdict, recover_secs, notes))
+    }
+
+    /// With one uninterrupted consumer, its counters must match the rows.
+    async fn check_metrics(&mut self) -> anyhow::Result<()> {
+        let Some(port) = self
+            .consumers
+            .iter()
+            .find(|(c, _)| c.is_some())
+            .map(|(_, p)| *p)
+        else {
+            return Ok(());
+        };
+        let body = scrape(port)?;
+        let stored = metric(&body, "eventpulse_events_stored_total");
+        let rejected = metric(&body, "eventpulse_messages_rejected_total");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.target.pool)
+            .await?;
+        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&self.target.pool)
+            .await?;
+        let agree = stored == rows as f64 && rejected == dead as f64;
+        self.note(format!(
+            "metrics {}: stored {stored}, rejected {rejected}",
+            if agree { "agree" } else { "DISAGREE" }
+        ));
+        anyhow::ensure!(agree, "metrics disagree with Postgres: stored {stored} vs {rows} rows, rejected {rejected} vs {dead}");
+        Ok(())
+    }
+}
+
+pub fn scrape(port: u16) -> anyhow::Result<String> {
+    let out = Command::new("curl")
+        .args(["-fsS", &format!("http://127.0.0.1:{port}/metrics")])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "scraping port {port} failed");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A verdict as a table row.
+impl Row {
+    pub fn new(scenario: &str, verdict: Verdict, recover_secs: f64, note: String) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            exact: verdict.exact(),
+            verdict,
+            recover_secs,
+            note,
+        }
+    }
+}
