@@ -1,0 +1,84 @@
+//! Start-up: connect to Postgres (and, when ingestion is enabled, check the
+//! brokers and the topic), bind the listener, then serve until shutdown.
+//! Each failure is one line naming the setting and the password-free
+//! address. Ingestion is enabled by configuring at least one API key;
+//! without one the service starts read-only and says so.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::db;
+use crate::http::{self, AppState};
+use crate::kafka::Ingestor;
+use crate::metrics::Metrics;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = db::connect(&settings).await?;
+        let ingestor = if settings.api_keys.is_empty() {
+            tracing::warn!(
+                "no API key configured (--api-keys / EVENTPULSE_API_KEYS): \
+                 ingestion is disabled and POST /events answers 503; queries work"
+            );
+            None
+        } else {
+            Some(Arc::new(Ingestor::connect(&settings).await?))
+        };
+        let listener = TcpListener::bind(settings.api_addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (--api-addr / EVENTPULSE_API_ADDR): {e}",
+                settings.api_addr
+            )
+        })?;
+        let state = AppState {
+            pool,
+            ingestor,
+            api_keys: settings.api_keys.clone(),
+            limits: Arc::new(settings.limits.clone()),
+            max_batch_events: settings.max_batch_events,
+            max_body_bytes: settings.max_body_bytes,
+            metrics: Metrics::new(),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// Where the API answers (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight
+    /// finish (ingestion ones wait for their acknowledgements) and flushes
+    /// the producer.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let ingestion = if self.state.ingestor.is_some() {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        tracing::info!(addr = %self.addr(), ingestion, "API started");
+        let (pool, ingestor) = (self.state.pool.clone(), self.state.ingestor.clone());
+        let served = axum::serve(self.listener, http::router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(ingestor) = ingestor {
+            tokio::task::block_in_place(|| ingestor.flush());
+        }
+        pool.close().await;
+        served.map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))
+    }
+}

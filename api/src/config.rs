@@ -1,0 +1,372 @@
+//! Typed settings, layered like the consumer's: command-line flags, then
+//! `EVENTPULSE_*` environment variables (clap reads both, flags win), then an
+//! optional TOML file, then defaults that work against the local stack.
+//!
+//! The variables the consumer also reads (`EVENTPULSE_BROKERS`, `_TOPIC`,
+//! `_DATABASE_URL`, the validation limits) mean the same here, so one
+//! environment configures both services and they validate events alike.
+//!
+//! Every problem is one line naming the flag and the variable. API keys are
+//! [`Secret`]s (their `Debug` prints `***`, `--help` hides their values) and
+//! URLs are shown only through [`redact_url`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use eventpulse_events::Limits;
+use serde::Deserialize;
+
+use crate::auth::{ApiKeys, Secret, MIN_KEY_CHARS};
+
+/// Command line of `eventpulse-api`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "eventpulse-api",
+    version,
+    about = "Query API over the stored events, and HTTP ingestion into Kafka"
+)]
+pub struct Cli {
+    /// Optional TOML file with the same keys as the long flags (snake_case).
+    #[arg(long, env = "EVENTPULSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub layer: Layer,
+}
+
+/// One layer of optional settings: what the command line, the environment or
+/// the file said. `None` means "not said here", so lower layers can fill it.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "EVENTPULSE_BROKERS")]
+    pub brokers: Option<String>,
+    /// Topic that ingested events are produced to.
+    #[arg(long, env = "EVENTPULSE_TOPIC")]
+    pub topic: Option<String>,
+    /// Postgres URL (read only: the consumer owns the schema).
+    #[arg(long, env = "EVENTPULSE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    #[arg(long, env = "EVENTPULSE_API_ADDR")]
+    pub api_addr: Option<SocketAddr>,
+    /// Keys accepted in `X-API-Key` for ingestion, comma-separated, at least
+    /// 16 characters each. None: ingestion is disabled (503), queries work.
+    #[arg(
+        long,
+        env = "EVENTPULSE_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Option<Vec<Secret>>,
+    /// Most events accepted by one `POST /events/batch`.
+    #[arg(long, env = "EVENTPULSE_MAX_BATCH_EVENTS")]
+    pub max_batch_events: Option<usize>,
+    /// Largest request body accepted by the ingestion routes, in bytes.
+    #[arg(long, env = "EVENTPULSE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Postgres connections in the pool.
+    #[arg(long, env = "EVENTPULSE_API_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
+    /// Longest one query may run (Postgres `statement_timeout`), in milliseconds.
+    #[arg(long, env = "EVENTPULSE_QUERY_TIMEOUT_MS")]
+    pub query_timeout_ms: Option<u64>,
+    /// Longest an ingested event waits for the broker's acknowledgement, in milliseconds.
+    #[arg(long, env = "EVENTPULSE_PRODUCE_TIMEOUT_MS")]
+    pub produce_timeout_ms: Option<u64>,
+    /// Largest event accepted, in bytes (as in the consumer).
+    #[arg(long, env = "EVENTPULSE_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Longest payload string accepted, in characters (as in the consumer).
+    #[arg(long, env = "EVENTPULSE_MAX_STRING_CHARS")]
+    pub max_string_chars: Option<usize>,
+    /// Most form fields a form_submit event may carry (as in the consumer).
+    #[arg(long, env = "EVENTPULSE_MAX_FORM_FIELDS")]
+    pub max_form_fields: Option<usize>,
+    /// How far in the future a timestamp may be, in seconds (as in the consumer).
+    #[arg(long, env = "EVENTPULSE_MAX_FUTURE_SKEW_SECS")]
+    pub max_future_skew_secs: Option<i64>,
+    /// How old a timestamp may be, in days (as in the consumer).
+    #[arg(long, env = "EVENTPULSE_MAX_AGE_DAYS")]
+    pub max_age_days: Option<i64>,
+    /// Log format: pretty or json.
+    #[arg(long, env = "EVENTPULSE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Extra librdkafka producer properties, KEY=VALUE; repeatable.
+    #[arg(
+        short = 'X',
+        long = "kafka-property",
+        env = "EVENTPULSE_KAFKA_PROPERTIES",
+        value_delimiter = ','
+    )]
+    pub kafka_properties: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Resolved, validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub brokers: String,
+    pub topic: String,
+    pub database_url: String,
+    pub api_addr: SocketAddr,
+    pub api_keys: ApiKeys,
+    pub max_batch_events: usize,
+    pub max_body_bytes: usize,
+    pub db_pool_size: u32,
+    pub query_timeout: Duration,
+    pub produce_timeout: Duration,
+    pub limits: Limits,
+    pub log_format: LogFormat,
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+/// A setting that could not be used, named the way the user set it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting --{flag} (EVENTPULSE_{env}): {problem}")]
+    Invalid {
+        flag: String,
+        env: String,
+        problem: String,
+    },
+    #[error("cannot read config file {path}: {problem}")]
+    File { path: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    let env = match key {
+        "db_pool_size" => "API_DB_POOL_SIZE".to_owned(),
+        "kafka_property" => "KAFKA_PROPERTIES".to_owned(),
+        _ => key.to_uppercase(),
+    };
+    ConfigError::Invalid {
+        flag: key.replace('_', "-"),
+        env,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Merges the command line (flags and env) over the optional file.
+    pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file_layer(path)?,
+            None => Layer::default(),
+        };
+        Self::from_layer(cli.layer.clone().over(file))
+    }
+
+    /// Applies defaults and checks ranges.
+    pub fn from_layer(layer: Layer) -> Result<Self, ConfigError> {
+        let limits = limits(&layer)?;
+        let millis = |key, value, default| {
+            in_range(key, value, default, 100, 300_000).map(Duration::from_millis)
+        };
+        Ok(Self {
+            brokers: non_empty("brokers", layer.brokers, "127.0.0.1:9092")?,
+            topic: non_empty("topic", layer.topic, "events")?,
+            database_url: url_with_scheme(
+                "database_url",
+                layer.database_url,
+                "postgres://postgres@127.0.0.1:5432/eventpulse",
+                &["postgres", "postgresql"],
+            )?,
+            api_addr: layer
+                .api_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            api_keys: api_keys(layer.api_keys.unwrap_or_default())?,
+            max_batch_events: in_range("max_batch_events", layer.max_batch_events, 500, 1, 10_000)?,
+            max_body_bytes: in_range(
+                "max_body_bytes",
+                layer.max_body_bytes,
+                1 << 20,
+                1024,
+                64 << 20,
+            )?,
+            db_pool_size: in_range("db_pool_size", layer.db_pool_size, 8, 1, 100)?,
+            query_timeout: millis("query_timeout_ms", layer.query_timeout_ms, 10_000)?,
+            produce_timeout: millis("produce_timeout_ms", layer.produce_timeout_ms, 10_000)?,
+            limits,
+            log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
+            kafka_properties: parse_properties(layer.kafka_properties.unwrap_or_default())?,
+        })
+    }
+}
+
+impl Layer {
+    /// This layer where it says something, `lower` elsewhere. Listing every
+    /// field makes forgetting one a compile error.
+    pub fn over(self, lower: Layer) -> Layer {
+        macro_rules! pick {
+            ($($field:ident),* $(,)?) => { Layer { $($field: self.$field.or(lower.$field)),* } };
+        }
+        pick!(
+            brokers,
+            topic,
+            database_url,
+            api_addr,
+            api_keys,
+            max_batch_events,
+            max_body_bytes,
+            db_pool_size,
+            query_timeout_ms,
+            produce_timeout_ms,
+            max_message_bytes,
+            max_string_chars,
+            max_form_fields,
+            max_future_skew_secs,
+            max_age_days,
+            log_format,
+            kafka_properties,
+        )
+    }
+}
+
+/// The validation limits, with the consumer's defaults and ranges, so an
+/// event accepted here is not dead-lettered there.
+fn limits(layer: &Layer) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    Ok(Limits {
+        max_message_bytes: in_range(
+            "max_message_bytes",
+            layer.max_message_bytes,
+            defaults.max_message_bytes,
+            64,
+            16 << 20,
+        )?,
+        max_string_chars: in_range(
+            "max_string_chars",
+            layer.max_string_chars,
+            defaults.max_string_chars,
+            1,
+            1 << 20,
+        )?,
+        max_form_fields: in_range(
+            "max_form_fields",
+            layer.max_form_fields,
+            defaults.max_form_fields,
+            0,
+            10_000,
+        )?,
+        max_future_skew: chrono::Duration::seconds(in_range(
+            "max_future_skew_secs",
+            layer.max_future_skew_secs,
+            defaults.max_future_skew.num_seconds(),
+            0,
+            86_400 * 365,
+        )?),
+        max_age: chrono::Duration::days(in_range(
+            "max_age_days",
+            layer.max_age_days,
+            defaults.max_age.num_days(),
+            1,
+            365 * 100,
+        )?),
+    })
+}
+
+fn api_keys(keys: Vec<Secret>) -> Result<ApiKeys, ConfigError> {
+    // Position, not the key, names the culprit: the key itself is secret.
+    for (position, key) in keys.iter().enumerate() {
+        if key.expose().chars().count() < MIN_KEY_CHARS {
+            return Err(invalid(
+                "api_keys",
+                format!(
+                    "key #{} is shorter than {MIN_KEY_CHARS} characters",
+                    position + 1
+                ),
+            ));
+        }
+    }
+    Ok(ApiKeys::new(keys))
+}
+
+fn read_file_layer(path: &PathBuf) -> Result<Layer, ConfigError> {
+    let file_error = |problem: String| ConfigError::File {
+        path: path.display().to_string(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| file_error(e.message().to_owned()))
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    value: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!("must be between {min} and {max}, got {value}"),
+        ));
+    }
+    Ok(value)
+}
+
+fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    if value.trim().is_empty() {
+        return Err(invalid(key, "must not be empty"));
+    }
+    Ok(value)
+}
+
+fn url_with_scheme(
+    key: &str,
+    value: Option<String>,
+    default: &str,
+    schemes: &[&str],
+) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    match url::Url::parse(&value) {
+        Ok(url) if schemes.contains(&url.scheme()) => Ok(value),
+        Ok(url) => Err(invalid(
+            key,
+            format!("scheme {:?} is not one of {schemes:?}", url.scheme()),
+        )),
+        // The parse error never echoes the URL, so no password leaks here.
+        Err(e) => Err(invalid(key, format!("not a URL: {e}"))),
+    }
+}
+
+fn parse_properties(raw: Vec<String>) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.into_iter()
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.trim().to_owned()))
+            }
+            _ => Err(invalid(
+                "kafka_property",
+                format!("expected KEY=VALUE, got {item:?}"),
+            )),
+        })
+        .collect()
+}
+
+/// The URL with any password replaced by `***`, safe to log or print.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! Layering, defaults, ranges, and secrets that never print.
+
+use super::*;
+
+fn key(text: &str) -> Secret {
+    text.parse().expect("any string is a secret")
+}
+
+#[test]
+fn defaults_suit_the_local_stack() {
+    let settings = Settings::from_layer(Layer::default()).expect("defaults are valid");
+    assert_eq!(settings.api_addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(settings.topic, "events");
+    assert!(settings.api_keys.is_empty());
+    assert_eq!(settings.max_batch_events, 500);
+    assert_eq!(settings.limits, Limits::default());
+}
+
+#[test]
+fn upper_layers_win_field_by_field() {
+    let file = Layer {
+        topic: Some("from-file".into()),
+        max_batch_events: Some(7),
+        ..Layer::default()
+    };
+    let flags = Layer {
+        topic: Some("from-flags".into()),
+        ..Layer::default()
+    };
+    let settings = Settings::from_layer(flags.over(file)).expect("valid");
+    assert_eq!(settings.topic, "from-flags");
+    assert_eq!(settings.max_batch_events, 7);
+}
+
+#[test]
+fn errors_name_the_flag_and_the_variable() {
+    let layer = Layer {
+        max_batch_events: Some(0),
+        ..Layer::default()
+    };
+    let message = Settings::from_layer(layer).unwrap_err().to_string();
+    assert!(message.contains("--max-batch-events (EVENTPULSE_MAX_BATCH_EVENTS)"));
+}
+
+#[test]
+fn short_keys_are_refused_without_echoing_them() {
+    let layer = Layer {
+        api_keys: Some(vec![key("0123456789abcdef"), key("tiny-secret")]),
+        ..Layer::default()
+    };
+    let message = Settings::from_layer(layer).unwrap_err().to_string();
+    assert!(message.contains("key #2"), "{message}");
+    assert!(!message.contains("tiny-secret"), "{message}");
+}
+
+#[test]
+fn keys_never_show_in_debug_output() {
+    let layer = Layer {
+        api_keys: Some(vec![key("super-secret-key-value")]),
+        ..Layer::default()
+    };
+    let settings = Settings::from_layer(layer.clone()).expect("valid");
+    for text in [format!("{layer:?}"), format!("{settings:?}")] {
+        assert!(!text.contains("super-secret"), "{text}");
+    }
+}
+
+#[test]
+fn file_layer_reads_toml() {
+    let layer: Layer =
+        toml::from_str("topic = \"t\"\napi_keys = [\"0123456789abcdef\"]\n").expect("toml");
+    assert_eq!(layer.topic.as_deref(), Some("t"));
+    assert_eq!(layer.api_keys.map(|k| k.len()), Some(1));
+}
+
+#[test]
+fn redacts_passwords() {
+    assert_eq!(
+        redact_url("postgres://u:hunter2@db:5432/x"),
+        "postgres://u:***@db:5432/x"
+    );
+}

@@ -1,0 +1,45 @@
+//! eventpulse-api: what you can ask of the stored events, and a way to send
+//! events in over HTTP. One axum service, two sides:
+//!
+//! Read side, on Postgres (the consumer's `events` table and indexes):
+//! - [`stats`]: `GET /stats/hourly`, `GET /stats/top-users`, `GET /events/metrics`.
+//! - [`lookup`]: `GET /events/{event_id}` and `GET /events`, paginated by a
+//!   keyset [`cursor`].
+//! - [`params`]: query parameters parsed into valid values (400 naming the
+//!   parameter otherwise); [`queries`]: every SQL statement; [`db`]: the
+//!   read-only pool.
+//!
+//! Write side, into Kafka:
+//! - [`ingest`]: `POST /events` and `POST /events/batch`, guarded by
+//!   [`auth`] (`X-API-Key`, constant-time), validated with the shared
+//!   `eventpulse-events` rules, split by [`json_array`], produced by
+//!   [`kafka`] and answered 202 only after the broker acknowledged.
+//!
+//! Around them: [`http`] (the route table, `/healthz`, `/metrics`,
+//! `/openapi.json` and the request metrics middleware), [`error`] (every
+//! failure and its status), [`metrics`], [`config`] (flags > env > file >
+//! defaults), [`shutdown`], [`telemetry`], and [`app`], which wires it all
+//! up. `main.rs` only parses the command line and calls [`app::Application`].
+//! `openapi.json` beside `src/` documents every route; a unit test in
+//! [`http`] keeps it in step with the router.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod json_array;
+pub mod kafka;
+pub mod lookup;
+pub mod metrics;
+pub mod params;
+pub mod queries;
+pub mod shutdown;
+pub mod stats;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Cli, Settings};

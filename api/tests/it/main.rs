@@ -1,0 +1,12 @@
+//! Integration tests against the real local stack (`scripts/stack.sh up`):
+//! the broker, Redis (for the consumer in the end-to-end test) and
+//! Postgres. Each test makes its own topic and database. One test binary
+//! keeps link time down.
+
+mod support;
+
+mod end_to_end;
+mod ingest;
+mod listing;
+mod query;
+mod unavailable;
