@@ -16,6 +16,9 @@ pub struct BenchArgs {
     /// Also run the batch-size sweep used to choose the consumer's defaults.
     #[arg(long)]
     pub sweep: bool,
+    /// Run only these stages (comma-separated: ceilings, e2e, latency, scaling, sweep).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Write the results as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -43,6 +46,15 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
+    /// Whether `stage` runs: every stage by default (the sweep only with --sweep).
+    pub fn runs(&self, stage: &str) -> bool {
+        if self.only.is_empty() {
+            stage != "sweep" || self.sweep
+        } else {
+            self.only.iter().any(|s| s == stage)
+        }
+    }
+
     pub fn events(&self) -> u64 {
         self.events
             .unwrap_or(if self.quick { 20_000 } else { 1_000_000 })

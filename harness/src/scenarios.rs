@@ -15,23 +15,29 @@ const PARTITIONS: i32 = 12;
 pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
     procs::bin_dir_exists(&args.bin_dir)?;
     let mut report = Report::new(args);
-    measure_ceilings(args, &mut report).await?;
-    eprintln!(
-        "bench: end to end, draining {} pre-filled events",
-        args.events()
-    );
-    report.end_to_end = Some(end_to_end(args, args.events()).await?);
-    eprintln!(
-        "bench: latency at {} events/s for {} s",
-        args.latency_rate,
-        args.latency_secs()
-    );
-    report.latency = Some(latency(args).await?);
-    for consumers in 1..=3 {
+    if args.runs("ceilings") {
+        measure_ceilings(args, &mut report).await?;
+    }
+    if args.runs("e2e") {
+        eprintln!(
+            "bench: end to end, draining {} pre-filled events",
+            args.events()
+        );
+        report.end_to_end = Some(end_to_end(args, args.events()).await?);
+    }
+    if args.runs("latency") {
+        eprintln!(
+            "bench: latency at {} events/s for {} s",
+            args.latency_rate,
+            args.latency_secs()
+        );
+        report.latency = Some(latency(args).await?);
+    }
+    for consumers in (1..=3).filter(|_| args.runs("scaling")) {
         eprintln!("bench: scaling, {consumers} consumer(s)");
         report.scaling.push(scaling(args, consumers).await?);
     }
-    if args.sweep {
+    if args.runs("sweep") {
         let events = if args.quick { 10_000 } else { 200_000 };
         for size in [250, 500, 1000, 2000, 5000] {
             eprintln!("bench: sweep, batch size {size}");
