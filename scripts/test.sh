@@ -71,6 +71,7 @@ log "tests use brokers $(redact_url "$EVENTPULSE_BROKERS"), redis $(redact_url "
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
+step monitoring "$here/check-monitoring.sh"
 if cargo nextest --version >/dev/null 2>&1; then
   profile=default
   in_ci && profile=ci
@@ -79,4 +80,6 @@ else
   log "cargo-nextest is not installed; falling back to cargo test"
   step tests cargo test --workspace "$@"
 fi
+# The short fault suite: every scenario of docs/reliability.md, fewer events.
+step faults "$here/faults.sh" --short
 finish

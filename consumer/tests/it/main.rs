@@ -4,6 +4,7 @@
 
 mod support;
 
+mod dashboards;
 mod faults;
 mod group;
 mod pipeline;
