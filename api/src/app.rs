@@ -8,6 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use eventpulse_service::startup;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -33,12 +34,7 @@ impl Application {
         } else {
             Some(Arc::new(Ingestor::connect(&settings).await?))
         };
-        let listener = TcpListener::bind(settings.api_addr).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {} (--api-addr / EVENTPULSE_API_ADDR): {e}",
-                settings.api_addr
-            )
-        })?;
+        let listener = startup::bind(settings.api_addr, "api_addr").await?;
         let state = AppState {
             pool,
             ingestor,
@@ -53,9 +49,7 @@ impl Application {
 
     /// Where the API answers (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        startup::local_addr(&self.listener)
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight

@@ -8,7 +8,9 @@
 //!
 //! Every problem is one line naming the flag and the variable. API keys are
 //! [`Secret`]s (their `Debug` prints `***`, `--help` hides their values) and
-//! URLs are shown only through [`redact_url`].
+//! URLs are shown only through [`redact_url`]. The checks, the file layer, the
+//! merge and the validation limits are shared with the consumer
+//! (`eventpulse_service`); the fields are this service's own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,9 +18,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use eventpulse_events::Limits;
+use eventpulse_service::common::{brokers, database_url, topic};
+use eventpulse_service::settings::{in_range, invalid, over_file, parse_properties, Key};
+use eventpulse_service::{layer_over, limits_layer};
 use serde::Deserialize;
 
 use crate::auth::{ApiKeys, Secret, MIN_KEY_CHARS};
+
+pub use eventpulse_service::{redact_url, ConfigError, LogFormat};
 
 /// Command line of `eventpulse-api`.
 #[derive(Debug, Parser)]
@@ -104,13 +111,6 @@ pub struct Layer {
     pub kafka_properties: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
 /// Resolved, validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -129,57 +129,26 @@ pub struct Settings {
     pub kafka_properties: Vec<(String, String)>,
 }
 
-/// A setting that could not be used, named the way the user set it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("invalid setting --{flag} (EVENTPULSE_{env}): {problem}")]
-    Invalid {
-        flag: String,
-        env: String,
-        problem: String,
-    },
-    #[error("cannot read config file {path}: {problem}")]
-    File { path: String, problem: String },
-}
-
-fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
-    let env = match key {
-        "db_pool_size" => "API_DB_POOL_SIZE".to_owned(),
-        "kafka_property" => "KAFKA_PROPERTIES".to_owned(),
-        _ => key.to_uppercase(),
-    };
-    ConfigError::Invalid {
-        flag: key.replace('_', "-"),
-        env,
-        problem: problem.into(),
-    }
-}
+/// The pool size has a variable of its own, so that one environment can
+/// size the API's pool and the consumer's (`EVENTPULSE_DB_POOL_SIZE`) apart.
+const DB_POOL_SIZE: Key = Key::new("db_pool_size").env("API_DB_POOL_SIZE");
 
 impl Settings {
     /// Merges the command line (flags and env) over the optional file.
     pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => read_file_layer(path)?,
-            None => Layer::default(),
-        };
-        Self::from_layer(cli.layer.clone().over(file))
+        Self::from_layer(over_file(cli.layer.clone(), cli.config.as_deref())?)
     }
 
     /// Applies defaults and checks ranges.
     pub fn from_layer(layer: Layer) -> Result<Self, ConfigError> {
-        let limits = limits(&layer)?;
+        let limits = limits_layer!(layer).resolve()?;
         let millis = |key, value, default| {
             in_range(key, value, default, 100, 300_000).map(Duration::from_millis)
         };
         Ok(Self {
-            brokers: non_empty("brokers", layer.brokers, "127.0.0.1:9092")?,
-            topic: non_empty("topic", layer.topic, "events")?,
-            database_url: url_with_scheme(
-                "database_url",
-                layer.database_url,
-                "postgres://postgres@127.0.0.1:5432/eventpulse",
-                &["postgres", "postgresql"],
-            )?,
+            brokers: brokers(layer.brokers)?,
+            topic: topic(layer.topic)?,
+            database_url: database_url(layer.database_url)?,
             api_addr: layer
                 .api_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -192,7 +161,7 @@ impl Settings {
                 1024,
                 64 << 20,
             )?,
-            db_pool_size: in_range("db_pool_size", layer.db_pool_size, 8, 1, 100)?,
+            db_pool_size: in_range(DB_POOL_SIZE, layer.db_pool_size, 8, 1, 100)?,
             query_timeout: millis("query_timeout_ms", layer.query_timeout_ms, 10_000)?,
             produce_timeout: millis("produce_timeout_ms", layer.produce_timeout_ms, 10_000)?,
             limits,
@@ -202,77 +171,25 @@ impl Settings {
     }
 }
 
-impl Layer {
-    /// This layer where it says something, `lower` elsewhere. Listing every
-    /// field makes forgetting one a compile error.
-    pub fn over(self, lower: Layer) -> Layer {
-        macro_rules! pick {
-            ($($field:ident),* $(,)?) => { Layer { $($field: self.$field.or(lower.$field)),* } };
-        }
-        pick!(
-            brokers,
-            topic,
-            database_url,
-            api_addr,
-            api_keys,
-            max_batch_events,
-            max_body_bytes,
-            db_pool_size,
-            query_timeout_ms,
-            produce_timeout_ms,
-            max_message_bytes,
-            max_string_chars,
-            max_form_fields,
-            max_future_skew_secs,
-            max_age_days,
-            log_format,
-            kafka_properties,
-        )
-    }
-}
-
-/// The validation limits, with the consumer's defaults and ranges, so an
-/// event accepted here is not dead-lettered there.
-fn limits(layer: &Layer) -> Result<Limits, ConfigError> {
-    let defaults = Limits::default();
-    Ok(Limits {
-        max_message_bytes: in_range(
-            "max_message_bytes",
-            layer.max_message_bytes,
-            defaults.max_message_bytes,
-            64,
-            16 << 20,
-        )?,
-        max_string_chars: in_range(
-            "max_string_chars",
-            layer.max_string_chars,
-            defaults.max_string_chars,
-            1,
-            1 << 20,
-        )?,
-        max_form_fields: in_range(
-            "max_form_fields",
-            layer.max_form_fields,
-            defaults.max_form_fields,
-            0,
-            10_000,
-        )?,
-        max_future_skew: chrono::Duration::seconds(in_range(
-            "max_future_skew_secs",
-            layer.max_future_skew_secs,
-            defaults.max_future_skew.num_seconds(),
-            0,
-            86_400 * 365,
-        )?),
-        max_age: chrono::Duration::days(in_range(
-            "max_age_days",
-            layer.max_age_days,
-            defaults.max_age.num_days(),
-            1,
-            365 * 100,
-        )?),
-    })
-}
+layer_over!(Layer {
+    brokers,
+    topic,
+    database_url,
+    api_addr,
+    api_keys,
+    max_batch_events,
+    max_body_bytes,
+    db_pool_size,
+    query_timeout_ms,
+    produce_timeout_ms,
+    max_message_bytes,
+    max_string_chars,
+    max_form_fields,
+    max_future_skew_secs,
+    max_age_days,
+    log_format,
+    kafka_properties,
+});
 
 fn api_keys(keys: Vec<Secret>) -> Result<ApiKeys, ConfigError> {
     // Position, not the key, names the culprit: the key itself is secret.
@@ -288,84 +205,6 @@ fn api_keys(keys: Vec<Secret>) -> Result<ApiKeys, ConfigError> {
         }
     }
     Ok(ApiKeys::new(keys))
-}
-
-fn read_file_layer(path: &PathBuf) -> Result<Layer, ConfigError> {
-    let file_error = |problem: String| ConfigError::File {
-        path: path.display().to_string(),
-        problem,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    toml::from_str(&text).map_err(|e| file_error(e.message().to_owned()))
-}
-
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
-    key: &str,
-    value: Option<T>,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError> {
-    let value = value.unwrap_or(default);
-    if value < min || value > max {
-        return Err(invalid(
-            key,
-            format!("must be between {min} and {max}, got {value}"),
-        ));
-    }
-    Ok(value)
-}
-
-fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let value = value.unwrap_or_else(|| default.to_owned());
-    if value.trim().is_empty() {
-        return Err(invalid(key, "must not be empty"));
-    }
-    Ok(value)
-}
-
-fn url_with_scheme(
-    key: &str,
-    value: Option<String>,
-    default: &str,
-    schemes: &[&str],
-) -> Result<String, ConfigError> {
-    let value = value.unwrap_or_else(|| default.to_owned());
-    match url::Url::parse(&value) {
-        Ok(url) if schemes.contains(&url.scheme()) => Ok(value),
-        Ok(url) => Err(invalid(
-            key,
-            format!("scheme {:?} is not one of {schemes:?}", url.scheme()),
-        )),
-        // The parse error never echoes the URL, so no password leaks here.
-        Err(e) => Err(invalid(key, format!("not a URL: {e}"))),
-    }
-}
-
-fn parse_properties(raw: Vec<String>) -> Result<Vec<(String, String)>, ConfigError> {
-    raw.into_iter()
-        .map(|item| match item.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                Ok((key.trim().to_owned(), value.trim().to_owned()))
-            }
-            _ => Err(invalid(
-                "kafka_property",
-                format!("expected KEY=VALUE, got {item:?}"),
-            )),
-        })
-        .collect()
-}
-
-/// The URL with any password replaced by `***`, safe to log or print.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "<unparseable URL>".to_owned(),
-    }
 }
 
 #[cfg(test)]

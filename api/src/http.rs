@@ -128,7 +128,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            eventpulse_service::metrics::CONTENT_TYPE,
         )],
         state.metrics.render(),
     )

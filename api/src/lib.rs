@@ -18,8 +18,10 @@
 //! Around them: [`http`] (the route table, `/healthz`, `/metrics`,
 //! `/openapi.json` and the request metrics middleware), [`error`] (every
 //! failure and its status), [`metrics`], [`config`] (flags > env > file >
-//! defaults), [`shutdown`], [`telemetry`], and [`app`], which wires it all
-//! up. `main.rs` only parses the command line and calls [`app::Application`].
+//! defaults), and [`app`], which wires it all up. `main.rs` only parses the
+//! command line and calls [`app::Application`]. The plumbing shared with the
+//! consumer (settings checks, URL redaction, the shutdown signal, logging,
+//! Prometheus rendering, exit statuses) is in `eventpulse-service`.
 //! `openapi.json` beside `src/` documents every route; a unit test in
 //! [`http`] keeps it in step with the router.
 
@@ -37,9 +39,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod params;
 pub mod queries;
-pub mod shutdown;
 pub mod stats;
-pub mod telemetry;
 
 pub use app::Application;
 pub use config::{Cli, Settings};

@@ -1,30 +1,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use eventpulse_api::{shutdown, telemetry, Application, Cli, Settings};
+use eventpulse_api::{Application, Cli, Settings};
+use eventpulse_service::{shutdown, startup};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    telemetry::init(settings.log_format);
-    let result = async {
-        Application::build(settings)
-            .await?
-            .run_until_stopped(shutdown::signal())
-            .await
-    };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    startup::run_main(Settings::load(&cli), |s| s.log_format, serve).await
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await?
+        .run_until_stopped(shutdown::signal())
+        .await
 }

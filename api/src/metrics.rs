@@ -7,10 +7,8 @@
 use std::time::Duration;
 
 use eventpulse_events::{EventType, RejectReason};
-use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
-    TextEncoder,
-};
+use eventpulse_service::metrics::{counter_vec, preregister, register, registry, render};
+use prometheus::{exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, Registry};
 
 use crate::error::Dependency;
 
@@ -24,80 +22,67 @@ pub struct Metrics {
     dependency_errors: IntCounterVec,
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(metric.clone()))
-        .expect("metric names are unique");
-    metric
-}
-
 impl Metrics {
     pub fn new() -> Self {
-        let r = Registry::new();
+        let r = registry();
         // 1 ms .. ~33 s: queries and broker acknowledgements both fit.
         let buckets = exponential_buckets(0.001, 2.0, 16).expect("valid buckets");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "eventpulse_api_request_duration_seconds",
-                "Time to answer a request, by route template and method",
-            )
-            .buckets(buckets),
-            &["route", "method"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(duration.clone()))
-            .expect("metric names are unique");
         let metrics = Self {
-            requests: counter_vec(
+            requests: register(
                 &r,
-                "eventpulse_api_requests_total",
-                "Requests answered, by route template, method and status",
-                &["route", "method", "status"],
+                counter_vec(
+                    "eventpulse_api_requests_total",
+                    "Requests answered, by route template, method and status",
+                    &["route", "method", "status"],
+                ),
             ),
-            duration,
-            ingested: counter_vec(
+            duration: register(
                 &r,
-                "eventpulse_api_events_ingested_total",
-                "Events acknowledged by Kafka after an ingestion request",
-                &["event_type"],
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "eventpulse_api_request_duration_seconds",
+                        "Time to answer a request, by route template and method",
+                    )
+                    .buckets(buckets),
+                    &["route", "method"],
+                ),
             ),
-            rejected: counter_vec(
+            ingested: register(
                 &r,
-                "eventpulse_api_ingest_rejected_total",
-                "Events refused by validation at ingestion, by reason",
-                &["reason"],
+                counter_vec(
+                    "eventpulse_api_events_ingested_total",
+                    "Events acknowledged by Kafka after an ingestion request",
+                    &["event_type"],
+                ),
             ),
-            dependency_errors: counter_vec(
+            rejected: register(
                 &r,
-                "eventpulse_api_dependency_errors_total",
-                "Requests that failed because Postgres or Kafka was unavailable",
-                &["dependency"],
+                counter_vec(
+                    "eventpulse_api_ingest_rejected_total",
+                    "Events refused by validation at ingestion, by reason",
+                    &["reason"],
+                ),
+            ),
+            dependency_errors: register(
+                &r,
+                counter_vec(
+                    "eventpulse_api_dependency_errors_total",
+                    "Requests that failed because Postgres or Kafka was unavailable",
+                    &["dependency"],
+                ),
             ),
             registry: r,
         };
-        #[cfg(target_os = "linux")]
-        metrics
-            .registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("process collector registers once");
         metrics.preregister_labels();
         metrics
     }
 
     /// Every known label value at zero, so `rate()` works from the start.
     fn preregister_labels(&self) {
-        for t in EventType::ALL {
-            self.ingested.with_label_values(&[t.as_str()]);
-        }
-        for reason in RejectReason::ALL {
-            self.rejected.with_label_values(&[reason.code()]);
-        }
-        for dependency in [Dependency::Postgres, Dependency::Kafka] {
-            self.dependency_errors
-                .with_label_values(&[dependency.label()]);
-        }
+        preregister(&self.ingested, EventType::ALL.map(EventType::as_str));
+        preregister(&self.rejected, RejectReason::ALL.map(RejectReason::code));
+        let dependencies = [Dependency::Postgres, Dependency::Kafka];
+        preregister(&self.dependency_errors, dependencies.map(Dependency::label));
     }
 
     pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
@@ -127,11 +112,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
-            .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        render(&self.registry)
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use eventpulse_service::startup;
 use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
 
@@ -60,14 +61,7 @@ impl Application {
             &settings.topic,
             &settings.kafka_properties,
         )?;
-        let listener = TcpListener::bind(settings.metrics_addr)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot listen on {} (--metrics-addr / EVENTPULSE_METRICS_ADDR): {e}",
-                    settings.metrics_addr
-                )
-            })?;
+        let listener = startup::bind(settings.metrics_addr, "metrics_addr").await?;
         let http = HttpState {
             metrics: metrics.clone(),
             pool,
@@ -103,9 +97,7 @@ impl Application {
 
     /// Where `/metrics`, `/healthz` and `/readyz` answer (useful with port 0).
     pub fn metrics_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        startup::local_addr(&self.listener)
     }
 
     pub async fn run_until_stopped(

@@ -4,6 +4,9 @@
 //!
 //! Every problem is reported as one line naming the flag and the variable, and
 //! URLs are only ever shown through [`redact_url`], so passwords never reach a log.
+//! The checks, the file layer, the merge, and the settings the API reads alike
+//! (brokers, topic, database URL, validation limits) are shared with it
+//! (`eventpulse_service`); the fields are this service's own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +14,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use eventpulse_events::Limits;
+use eventpulse_service::common::{brokers, database_url, topic};
+use eventpulse_service::settings::{
+    in_range, invalid, non_empty, over_file, parse_properties, url_with_scheme,
+};
+use eventpulse_service::{layer_over, limits_layer};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+pub use eventpulse_service::{redact_url, ConfigError, LogFormat};
 
 /// Command line of `eventpulse-consumer`.
 #[derive(Debug, Parser)]
@@ -117,13 +126,6 @@ pub struct Layer {
     pub kafka_properties: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
 /// Resolved, validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -146,88 +148,45 @@ pub struct Settings {
     pub kafka_properties: Vec<(String, String)>,
 }
 
-/// A setting that could not be used, named the way the user set it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("invalid setting --{flag} (EVENTPULSE_{env}): {problem}")]
-    Invalid {
-        flag: String,
-        env: String,
-        problem: String,
-    },
-    #[error("cannot read config file {path}: {problem}")]
-    File { path: String, problem: String },
-}
-
-fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        flag: key.replace('_', "-"),
-        env: key.to_uppercase(),
-        problem: problem.into(),
-    }
-}
+layer_over!(Layer {
+    brokers,
+    topic,
+    dlq_topic,
+    group_id,
+    database_url,
+    redis_url,
+    metrics_addr,
+    batch_size,
+    linger_ms,
+    dedup_ttl_secs,
+    pending_ttl_ms,
+    redis_timeout_ms,
+    db_pool_size,
+    max_message_bytes,
+    max_string_chars,
+    max_form_fields,
+    max_future_skew_secs,
+    max_age_days,
+    shutdown_timeout_secs,
+    log_format,
+    kafka_properties,
+});
 
 impl Settings {
     /// Merges the command line (flags and env) over the optional file.
     pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => read_file_layer(path)?,
-            None => Layer::default(),
-        };
-        Self::from_layer(merge(file, cli.layer.clone()))
+        Self::from_layer(over_file(cli.layer.clone(), cli.config.as_deref())?)
     }
 
     /// Applies defaults and checks ranges.
     pub fn from_layer(layer: Layer) -> Result<Self, ConfigError> {
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_message_bytes: in_range(
-                "max_message_bytes",
-                layer.max_message_bytes,
-                defaults.max_message_bytes,
-                64,
-                16 << 20,
-            )?,
-            max_string_chars: in_range(
-                "max_string_chars",
-                layer.max_string_chars,
-                defaults.max_string_chars,
-                1,
-                1 << 20,
-            )?,
-            max_form_fields: in_range(
-                "max_form_fields",
-                layer.max_form_fields,
-                defaults.max_form_fields,
-                0,
-                10_000,
-            )?,
-            max_future_skew: chrono::Duration::seconds(in_range(
-                "max_future_skew_secs",
-                layer.max_future_skew_secs,
-                300,
-                0,
-                86_400 * 365,
-            )?),
-            max_age: chrono::Duration::days(in_range(
-                "max_age_days",
-                layer.max_age_days,
-                365,
-                1,
-                365 * 100,
-            )?),
-        };
+        let limits = limits_layer!(layer).resolve()?;
         let settings = Self {
-            brokers: non_empty("brokers", layer.brokers, "127.0.0.1:9092")?,
-            topic: non_empty("topic", layer.topic, "events")?,
+            brokers: brokers(layer.brokers)?,
+            topic: topic(layer.topic)?,
             dlq_topic: non_empty("dlq_topic", layer.dlq_topic, "events.dlq")?,
             group_id: non_empty("group_id", layer.group_id, "eventpulse")?,
-            database_url: url_with_scheme(
-                "database_url",
-                layer.database_url,
-                "postgres://postgres@127.0.0.1:5432/eventpulse",
-                &["postgres", "postgresql"],
-            )?,
+            database_url: database_url(layer.database_url)?,
             redis_url: url_with_scheme(
                 "redis_url",
                 layer.redis_url,
@@ -277,101 +236,6 @@ impl Settings {
             return Err(invalid("dlq_topic", "must differ from --topic"));
         }
         Ok(settings)
-    }
-}
-
-/// Upper layer wins wherever it says something.
-fn merge(lower: Layer, upper: Layer) -> Layer {
-    let (Value::Object(mut merged), Value::Object(upper)) = (
-        serde_json::to_value(lower).expect("layers serialise"),
-        serde_json::to_value(upper).expect("layers serialise"),
-    ) else {
-        unreachable!("a struct serialises to an object")
-    };
-    for (key, value) in upper {
-        if !value.is_null() {
-            merged.insert(key, value);
-        }
-    }
-    serde_json::from_value(Value::Object(merged)).expect("merged layers deserialise")
-}
-
-fn read_file_layer(path: &PathBuf) -> Result<Layer, ConfigError> {
-    let file_error = |problem: String| ConfigError::File {
-        path: path.display().to_string(),
-        problem,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    toml::from_str(&text).map_err(|e| file_error(e.message().to_owned()))
-}
-
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
-    key: &str,
-    value: Option<T>,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError> {
-    let value = value.unwrap_or(default);
-    if value < min || value > max {
-        return Err(invalid(
-            key,
-            format!("must be between {min} and {max}, got {value}"),
-        ));
-    }
-    Ok(value)
-}
-
-fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let value = value.unwrap_or_else(|| default.to_owned());
-    if value.trim().is_empty() {
-        return Err(invalid(key, "must not be empty"));
-    }
-    Ok(value)
-}
-
-fn url_with_scheme(
-    key: &str,
-    value: Option<String>,
-    default: &str,
-    schemes: &[&str],
-) -> Result<String, ConfigError> {
-    let value = value.unwrap_or_else(|| default.to_owned());
-    match url::Url::parse(&value) {
-        Ok(url) if schemes.contains(&url.scheme()) => Ok(value),
-        Ok(url) => Err(invalid(
-            key,
-            format!("scheme {:?} is not one of {schemes:?}", url.scheme()),
-        )),
-        // The parse error never echoes the URL, so no password leaks here.
-        Err(e) => Err(invalid(key, format!("not a URL: {e}"))),
-    }
-}
-
-fn parse_properties(raw: Vec<String>) -> Result<Vec<(String, String)>, ConfigError> {
-    raw.into_iter()
-        .map(|item| match item.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                Ok((key.trim().to_owned(), value.trim().to_owned()))
-            }
-            _ => Err(ConfigError::Invalid {
-                flag: "kafka-property".into(),
-                env: "KAFKA_PROPERTIES".into(),
-                problem: format!("expected KEY=VALUE, got {item:?}"),
-            }),
-        })
-        .collect()
-}
-
-/// The URL with any password replaced by `***`, safe to log or print.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "<unparseable URL>".to_owned(),
     }
 }
 

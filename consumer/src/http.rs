@@ -54,7 +54,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            eventpulse_service::metrics::CONTENT_TYPE,
         )],
         state.metrics.render(),
     )

@@ -14,8 +14,10 @@
 //!
 //! Around it: [`config`] (flags > env > file > defaults), [`metrics`] (every
 //! Prometheus series), [`http`] (`/metrics`, `/healthz`, `/readyz`),
-//! [`shutdown`], [`telemetry`], and [`app`], which wires everything up.
-//! `main.rs` only parses the command line and calls [`app::Application`].
+//! [`shutdown`], and [`app`], which wires everything up. `main.rs` only parses
+//! the command line and calls [`app::Application`]. The plumbing shared with
+//! the API (settings checks, URL redaction, the shutdown signal, logging,
+//! Prometheus rendering, exit statuses) is in `eventpulse-service`.
 //!
 //! Why it cannot lose or duplicate: a batch's rows, its dead-letter records
 //! and its next offsets commit in one Postgres transaction; Kafka is committed
@@ -36,7 +38,6 @@ pub mod pipeline;
 pub mod retry;
 pub mod shutdown;
 pub mod store;
-pub mod telemetry;
 
 pub use app::Application;
 pub use config::{Cli, Command, Settings};

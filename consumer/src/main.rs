@@ -1,30 +1,25 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use eventpulse_consumer::{
-    config, shutdown, store, telemetry, Application, Cli, Command, Settings,
-};
+use eventpulse_consumer::{config, shutdown, store, Application, Cli, Command, Settings};
+use eventpulse_service::startup;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    telemetry::init(settings.log_format);
-    let result = match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    let settings = Settings::load(&cli);
+    startup::run_main(settings, |s| s.log_format, |s| run(command, s)).await
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
         Command::Migrate => migrate(&settings).await,
-        Command::Run => run(settings).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Command::Run => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped(shutdown::signal())
+                .await
         }
     }
 }
@@ -37,11 +32,4 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         config::redact_url(&settings.database_url)
     );
     Ok(())
-}
-
-async fn run(settings: Settings) -> anyhow::Result<()> {
-    Application::build(settings)
-        .await?
-        .run_until_stopped(shutdown::signal())
-        .await
 }

@@ -6,9 +6,10 @@
 //! can never disagree (the pattern of Vector's `internal_events`).
 
 use eventpulse_events::{EventType, RejectReason};
+use eventpulse_service::metrics::{counter_vec, preregister, register, registry, render};
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Where a duplicate was caught.
@@ -70,54 +71,33 @@ pub struct Metrics {
     pub last_store_timestamp: IntGauge,
 }
 
-macro_rules! register {
-    ($registry:expr, $metric:expr) => {{
-        let metric = $metric.expect("metric definition is valid");
-        $registry
-            .register(Box::new(metric.clone()))
-            .expect("metric names are unique");
-        metric
-    }};
-}
-
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
-    IntCounterVec::new(Opts::new(name, help), labels)
-}
-
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
     Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
 }
 
 impl Metrics {
     pub fn new() -> Self {
-        let r = Registry::new();
+        let r = registry();
         let seconds = exponential_buckets(0.001, 2.0, 16).expect("valid buckets");
         let metrics = Self {
-            messages_consumed: register!(r, IntCounter::new("eventpulse_messages_consumed_total", "Kafka messages received")),
-            messages_skipped: register!(r, counter_vec("eventpulse_messages_skipped_total", "Messages not processed: already covered by the offset stored in Postgres, or from a partition no longer assigned", &["reason"])),
-            events_stored: register!(r, counter_vec("eventpulse_events_stored_total", "Events inserted into Postgres", &["event_type"])),
-            rejected: register!(r, counter_vec("eventpulse_messages_rejected_total", "Messages that were not valid events, by reason", &["reason"])),
-            duplicates: register!(r, counter_vec("eventpulse_duplicates_total", "Duplicate events dropped, by the layer that caught them", &["layer"])),
-            dlq_produced: register!(r, IntCounter::new("eventpulse_dlq_produced_total", "Messages acknowledged by the dead-letter topic")),
-            batch_size: register!(r, histogram("eventpulse_batch_size", "Messages per flushed batch", exponential_buckets(1.0, 2.0, 15).expect("valid buckets"))),
-            flush_duration: register!(r, histogram("eventpulse_batch_flush_duration_seconds", "Time to make one batch durable (dedup, DLQ, insert, offsets)", seconds.clone())),
-            store_latency: register!(r, histogram("eventpulse_event_store_latency_seconds", "From the event's timestamp to its row being committed", seconds)),
-            consumer_lag: register!(r, IntGaugeVec::new(Opts::new("eventpulse_consumer_lag_messages", "Messages behind the partition's high watermark"), &["partition"])),
-            retries: register!(r, counter_vec("eventpulse_dependency_retries_total", "Operations retried after a transient failure", &["dependency"])),
-            errors: register!(r, counter_vec("eventpulse_dependency_errors_total", "Failed operations against a dependency", &["dependency"])),
-            redis_degraded: register!(r, IntGauge::new("eventpulse_redis_degraded", "1 while Redis is unreachable and Postgres is the only dedup layer")),
-            rebalances: register!(r, counter_vec("eventpulse_rebalances_total", "Consumer group rebalance callbacks", &["kind"])),
-            assigned_partitions: register!(r, IntGauge::new("eventpulse_assigned_partitions", "Partitions currently assigned to this consumer")),
-            last_store_timestamp: register!(r, IntGauge::new("eventpulse_last_store_timestamp_seconds", "Unix time of the last batch committed to Postgres")),
+            messages_consumed: register(&r, IntCounter::new("eventpulse_messages_consumed_total", "Kafka messages received")),
+            messages_skipped: register(&r, counter_vec("eventpulse_messages_skipped_total", "Messages not processed: already covered by the offset stored in Postgres, or from a partition no longer assigned", &["reason"])),
+            events_stored: register(&r, counter_vec("eventpulse_events_stored_total", "Events inserted into Postgres", &["event_type"])),
+            rejected: register(&r, counter_vec("eventpulse_messages_rejected_total", "Messages that were not valid events, by reason", &["reason"])),
+            duplicates: register(&r, counter_vec("eventpulse_duplicates_total", "Duplicate events dropped, by the layer that caught them", &["layer"])),
+            dlq_produced: register(&r, IntCounter::new("eventpulse_dlq_produced_total", "Messages acknowledged by the dead-letter topic")),
+            batch_size: register(&r, histogram("eventpulse_batch_size", "Messages per flushed batch", exponential_buckets(1.0, 2.0, 15).expect("valid buckets"))),
+            flush_duration: register(&r, histogram("eventpulse_batch_flush_duration_seconds", "Time to make one batch durable (dedup, DLQ, insert, offsets)", seconds.clone())),
+            store_latency: register(&r, histogram("eventpulse_event_store_latency_seconds", "From the event's timestamp to its row being committed", seconds)),
+            consumer_lag: register(&r, IntGaugeVec::new(Opts::new("eventpulse_consumer_lag_messages", "Messages behind the partition's high watermark"), &["partition"])),
+            retries: register(&r, counter_vec("eventpulse_dependency_retries_total", "Operations retried after a transient failure", &["dependency"])),
+            errors: register(&r, counter_vec("eventpulse_dependency_errors_total", "Failed operations against a dependency", &["dependency"])),
+            redis_degraded: register(&r, IntGauge::new("eventpulse_redis_degraded", "1 while Redis is unreachable and Postgres is the only dedup layer")),
+            rebalances: register(&r, counter_vec("eventpulse_rebalances_total", "Consumer group rebalance callbacks", &["kind"])),
+            assigned_partitions: register(&r, IntGauge::new("eventpulse_assigned_partitions", "Partitions currently assigned to this consumer")),
+            last_store_timestamp: register(&r, IntGauge::new("eventpulse_last_store_timestamp_seconds", "Unix time of the last batch committed to Postgres")),
             registry: r,
         };
-        #[cfg(target_os = "linux")]
-        metrics
-            .registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("process collector registers once");
         metrics.preregister_labels();
         metrics
     }
@@ -125,30 +105,21 @@ impl Metrics {
     /// Creates every known label value at zero, so dashboards and alerts see
     /// the series (and `rate()` works) before the first occurrence.
     fn preregister_labels(&self) {
-        for t in EventType::ALL {
-            self.events_stored.with_label_values(&[t.as_str()]);
-        }
-        for reason in RejectReason::ALL {
-            self.rejected.with_label_values(&[reason.code()]);
-        }
-        for layer in [DedupLayer::InBatch, DedupLayer::Redis, DedupLayer::Postgres] {
-            self.duplicates.with_label_values(&[layer.label()]);
-        }
-        for dep in [
+        preregister(&self.events_stored, EventType::ALL.map(EventType::as_str));
+        preregister(&self.rejected, RejectReason::ALL.map(RejectReason::code));
+        let layers = [DedupLayer::InBatch, DedupLayer::Redis, DedupLayer::Postgres];
+        preregister(&self.duplicates, layers.map(DedupLayer::label));
+        let dependencies = [
             Dependency::Postgres,
             Dependency::Redis,
             Dependency::Kafka,
             Dependency::DeadLetter,
-        ] {
-            self.retries.with_label_values(&[dep.label()]);
-            self.errors.with_label_values(&[dep.label()]);
-        }
-        for kind in ["assign", "revoke", "error"] {
-            self.rebalances.with_label_values(&[kind]);
-        }
-        for reason in ["already_stored", "unassigned"] {
-            self.messages_skipped.with_label_values(&[reason]);
-        }
+        ]
+        .map(Dependency::label);
+        preregister(&self.retries, dependencies);
+        preregister(&self.errors, dependencies);
+        preregister(&self.rebalances, ["assign", "revoke", "error"]);
+        preregister(&self.messages_skipped, ["already_stored", "unassigned"]);
     }
 
     pub fn stored(&self, event_type: EventType, count: u64) {
@@ -192,11 +163,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
-            .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        render(&self.registry)
     }
 }
 

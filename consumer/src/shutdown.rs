@@ -1,59 +1,6 @@
 //! Shutdown is passed in as a future (a signal in `main`, anything in tests)
-//! and turned into a flag that any number of places can wait on, any number
-//! of times, which a bare future cannot offer once it has completed.
+//! and turned into a [`ShutdownFlag`] that the pipeline and the HTTP server
+//! both wait on. Both pieces are shared with the API and live in
+//! `eventpulse_service::shutdown`.
 
-use std::future::Future;
-
-use tokio::sync::watch;
-
-#[derive(Clone)]
-pub struct ShutdownFlag {
-    receiver: watch::Receiver<bool>,
-}
-
-impl ShutdownFlag {
-    /// Watches `shutdown` on a task of its own.
-    pub fn spawn(shutdown: impl Future<Output = ()> + Send + 'static) -> Self {
-        let (sender, receiver) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = sender.send(true);
-            // Keep the sender alive so receivers never see a closed channel.
-            sender.closed().await;
-        });
-        Self { receiver }
-    }
-
-    /// Completes once shutdown was requested (at once if it already was).
-    pub async fn requested(&self) {
-        let mut receiver = self.receiver.clone();
-        let _ = receiver.wait_for(|requested| *requested).await;
-    }
-
-    pub fn is_requested(&self) -> bool {
-        *self.receiver.borrow()
-    }
-}
-
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-pub async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested");
-}
+pub use eventpulse_service::shutdown::{signal, ShutdownFlag};

@@ -7,13 +7,19 @@
 //! `EVENTPULSE_TEST_ADMIN_DATABASE_URL` (a database this code may create
 //! databases from).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::ClientConfig;
 use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 pub fn brokers() -> String {
     std::env::var("EVENTPULSE_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -111,5 +117,102 @@ impl TestDatabase {
             .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name).as_str())
             .await?;
         Ok(())
+    }
+}
+
+/// Sum of every sample of `name` (any labels) in a Prometheus text body.
+/// `name` may carry labels itself (`eventpulse_duplicates_total{layer="redis"}`)
+/// to pick one series exactly.
+pub fn metric_value(body: &str, name: &str) -> f64 {
+    metric_value_matching(body, name, "")
+}
+
+/// Sum of every sample of `name` whose line contains `labels` (such as
+/// `status="404"`), in a Prometheus text body.
+pub fn metric_value_matching(body: &str, name: &str, labels: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter(|l| l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// librdkafka consumer properties (`-X` values) for a service under test:
+/// a short session, so a rebalance after a consumer stops takes seconds
+/// instead of the default 45.
+pub fn quick_rebalance_properties() -> Vec<String> {
+    vec![
+        "session.timeout.ms=6000".into(),
+        "heartbeat.interval.ms=500".into(),
+    ]
+}
+
+/// A consumer for reading back what a test produced: a fresh group of its
+/// own (`prefix-<random hex>`), from the earliest offset, committing nothing.
+/// Subscribe it, or assign it partitions.
+pub fn topic_reader(group_prefix: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique_name(group_prefix))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating Kafka topic reader")
+}
+
+/// `redis-server` on 127.0.0.1:`port` that keeps nothing on disk, so a
+/// restart on the same port comes back empty: for tests that stop Redis under
+/// a running service. Spawn it and wait for the port to answer.
+pub fn redis_server(port: u16) -> Command {
+    let mut command = Command::new("redis-server");
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null());
+    command
+}
+
+/// The future a service run by [`Running`] gets as its shutdown signal.
+pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A service running in-process, on a task of its own, until
+/// [`Running::stop`]: what a test needs around `run_until_stopped(shutdown)`.
+pub struct Running {
+    name: &'static str,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Spawns `run`, giving it a signal that completes on [`Running::stop`]
+    /// (or when the `Running` is dropped). `name` names it in panics.
+    pub fn spawn<F>(name: &'static str, run: impl FnOnce(StopSignal) -> F) -> Self
+    where
+        F: Future<Output = Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async move {
+            let _ = stopped.await;
+        })));
+        Self { name, stop, task }
+    }
+
+    /// Signals the service to stop and waits for it; panics unless it
+    /// returned `Ok`.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("{} exits cleanly: {e:#}", self.name),
+            Err(e) => panic!("{} task joins: {e}", self.name),
+        }
     }
 }

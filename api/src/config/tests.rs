@@ -72,11 +72,3 @@ fn file_layer_reads_toml() {
     assert_eq!(layer.topic.as_deref(), Some("t"));
     assert_eq!(layer.api_keys.map(|k| k.len()), Some(1));
 }
-
-#[test]
-fn redacts_passwords() {
-    assert_eq!(
-        redact_url("postgres://u:hunter2@db:5432/x"),
-        "postgres://u:***@db:5432/x"
-    );
-}

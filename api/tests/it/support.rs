@@ -8,16 +8,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use eventpulse_api::config::Layer;
 use eventpulse_api::{Application, Settings};
-use eventpulse_testkit::{brokers, create_topic, unique_name, TestDatabase};
+use eventpulse_testkit::{
+    brokers, create_topic, metric_value_matching, quick_rebalance_properties, topic_reader,
+    unique_name, Running, TestDatabase,
+};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// Long enough for any healthy run on a loaded 2-core machine; only bounds a hang.
@@ -67,10 +69,7 @@ impl Stack {
         let settings = Settings::from_layer(layer).expect("valid settings");
         let app = Application::build(settings).await.expect("API starts");
         let base = format!("http://{}", app.addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
+        let running = Running::spawn("API", |stop| app.run_until_stopped(stop));
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(PATIENCE)
@@ -79,8 +78,7 @@ impl Stack {
         Api {
             base,
             client,
-            stop,
-            task,
+            running,
         }
     }
 
@@ -159,8 +157,7 @@ pub fn at(text: &str) -> DateTime<Utc> {
 pub struct Api {
     pub base: String,
     client: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: Running,
 }
 
 /// Status and body; the body as JSON when it is JSON, else as a string.
@@ -193,21 +190,11 @@ impl Api {
     /// Sum of every sample of `name` whose labels contain `labels`.
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
         let (_, body) = self.get("/metrics").await;
-        body.as_str()
-            .expect("metrics are text")
-            .lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter(|l| l.contains(labels))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_value_matching(body.as_str().expect("metrics are text"), name, labels)
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task
-            .await
-            .expect("API task joins")
-            .expect("API exits cleanly");
+        self.running.stop().await;
     }
 }
 
@@ -229,12 +216,7 @@ pub fn assert_bad_parameter(answer: &Answer, parameter: &str, context: &str) {
 /// Every record on partition 0 of `topic` from the start: (key, value).
 /// Reads until `expected` arrived, then a short while longer to catch extras.
 pub fn read_topic(topic: &str, expected: usize) -> Vec<(String, Vec<u8>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique_name("api-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("topic reader");
+    let consumer = topic_reader("api-reader").expect("topic reader");
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, 0, Offset::Beginning)
@@ -263,8 +245,7 @@ pub fn read_topic(topic: &str, expected: usize) -> Vec<(String, Vec<u8>)> {
 
 /// The real consumer, in-process, reading `stack.topic` into `stack.db`.
 pub struct Consumer {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: Running,
 }
 
 impl Consumer {
@@ -282,28 +263,19 @@ impl Consumer {
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             batch_size: Some(200),
             linger_ms: Some(20),
-            kafka_properties: Some(vec![
-                "session.timeout.ms=6000".into(),
-                "heartbeat.interval.ms=500".into(),
-            ]),
+            kafka_properties: Some(quick_rebalance_properties()),
             ..ConsumerLayer::default()
         };
         let settings = eventpulse_consumer::Settings::from_layer(layer).expect("valid settings");
         let app = eventpulse_consumer::Application::build(settings)
             .await
             .expect("consumer starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
-        Self { stop, task }
+        Self {
+            running: Running::spawn("consumer", |stop| app.run_until_stopped(stop)),
+        }
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task
-            .await
-            .expect("consumer task joins")
-            .expect("consumer exits cleanly");
+        self.running.stop().await;
     }
 }

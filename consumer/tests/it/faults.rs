@@ -3,7 +3,7 @@
 //! ends with the exact check: every valid event stored once, none missing.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use rand::Rng;
@@ -77,18 +77,7 @@ fn free_port() -> u16 {
 }
 
 fn start_redis(port: u16) -> Child {
-    let mut child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
+    let mut child = eventpulse_testkit::redis_server(port)
         .spawn()
         .expect("start a private redis-server");
     for _ in 0..100 {

@@ -10,14 +10,16 @@ use chrono::Utc;
 use eventpulse_consumer::config::Layer;
 use eventpulse_consumer::{Application, Settings};
 use eventpulse_events::{Event, EventBody, LoginPayload, PageViewPayload};
-use eventpulse_testkit::{brokers, create_topic, redis_url, unique_name, TestDatabase};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use eventpulse_testkit::{
+    brokers, create_topic, metric_value, quick_rebalance_properties, redis_url, topic_reader,
+    unique_name, Running, TestDatabase,
+};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// Long enough for any healthy run on a loaded 2-core machine; only bounds a hang.
@@ -73,10 +75,7 @@ impl Harness {
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             batch_size: Some(200),
             linger_ms: Some(20),
-            kafka_properties: Some(vec![
-                "session.timeout.ms=6000".into(),
-                "heartbeat.interval.ms=500".into(),
-            ]),
+            kafka_properties: Some(quick_rebalance_properties()),
             ..Layer::default()
         }
     }
@@ -84,15 +83,9 @@ impl Harness {
     pub async fn start(&self, layer: Layer) -> InProcess {
         let settings = Settings::from_layer(layer).expect("valid settings");
         let app = Application::build(settings).await.expect("consumer starts");
-        let metrics_addr = app.metrics_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
         InProcess {
-            stop,
-            task,
-            metrics_addr,
+            metrics_addr: app.metrics_addr(),
+            running: Running::spawn("consumer", |stop| app.run_until_stopped(stop)),
         }
     }
 
@@ -163,12 +156,7 @@ impl Harness {
 
     /// Every record on the dead-letter topic: (reason header, origin offset header, value).
     pub fn dead_letters(&self, expected: usize) -> Vec<(String, i64, Vec<u8>)> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", unique_name("dlq-reader"))
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .expect("dlq reader");
+        let consumer = topic_reader("dlq-reader").expect("dlq reader");
         consumer
             .subscribe(&[&self.dlq_topic])
             .expect("subscribe dlq");
@@ -202,31 +190,19 @@ impl Harness {
 }
 
 pub struct InProcess {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: Running,
     pub metrics_addr: SocketAddr,
 }
 
 impl InProcess {
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task
-            .await
-            .expect("consumer task joins")
-            .expect("consumer exits cleanly");
+        self.running.stop().await;
     }
 
+    /// Sum of every sample of `name` (any labels) on `/metrics`.
     pub async fn metric(&self, name: &str) -> f64 {
         metric_value(&http_get(self.metrics_addr, "/metrics").await.1, name)
     }
-}
-
-/// Sum of every sample of `name` (any labels) in a Prometheus text body.
-pub fn metric_value(body: &str, name: &str) -> f64 {
-    body.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// A minimal HTTP/1.0 GET, returning the status code and body.
