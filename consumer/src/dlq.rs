@@ -34,7 +34,8 @@ impl DeadLetters {
             // Brokers that allow it would otherwise create a mistyped DLQ topic.
             .set("allow.auto.create.topics", "false")
             .set("acks", "all")
-            .set("linger.ms", "5")
+            // A batch waits for its dead letters' acks: do not add a linger.
+            .set("linger.ms", "0")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "30000");
         // -X is for the consumer; only connection-wide settings (security,

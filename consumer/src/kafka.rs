@@ -104,6 +104,13 @@ impl ConsumerContext for GroupContext {
                 );
             }
         }
+        for partition in &revoked {
+            // A lag we no longer measure must not linger as a frozen value.
+            let _ = self
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[&partition.to_string()]);
+        }
         let mut durable = self.durable.lock().expect("lock not poisoned");
         durable.retain(|p, _| !revoked.contains(p));
         drop(durable);

@@ -54,6 +54,10 @@ impl Partitions {
         self.states.len()
     }
 
+    pub fn is_assigned(&self, partition: i32) -> bool {
+        self.states.contains_key(&partition)
+    }
+
     /// Partitions whose stored offset must be loaded before use.
     pub fn unresolved(&self) -> Vec<i32> {
         let mut list: Vec<_> = self

@@ -1,11 +1,23 @@
 //! The consume loop: receive -> admit (partition ownership, stored offsets)
 //! -> validate -> batch -> flush on size or linger -> commit to Kafka.
 //!
-//! One task owns the batch. Rebalance callbacks run inside `recv()` on this
-//! same task, so their changes are applied between messages and a flush never
-//! overlaps a rebalance. On shutdown the loop stops fetching, flushes what it
-//! has (bounded by the shutdown timeout) and commits synchronously.
+//! One task owns the loop. While one batch is being made durable, the next
+//! fills: the flush runs as a future the loop polls alongside `recv()`, and
+//! owns the [`Flusher`] until it hands it back, so at most one flush is ever
+//! in flight and each partition's offsets are written in order. Receiving
+//! pauses when the next batch is full, which bounds memory to two batches
+//! plus librdkafka's prefetch, however long Postgres is down.
+//!
+//! Rebalance callbacks run inside `recv()` on this task: their changes are
+//! applied between messages. Unflushed messages of revoked partitions are
+//! dropped; a batch already in flight completes (its rows are idempotent and
+//! its offsets only move forward), but its offsets are committed to Kafka only
+//! for partitions still assigned. On shutdown the loop stops fetching, lets the
+//! in-flight flush and a last one finish within the shutdown timeout, and
+//! commits synchronously.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +29,13 @@ use rdkafka::Offset;
 use tokio::time::Instant;
 
 use crate::batch::{Batch, Origin, PendingEvent, RejectedMessage};
-use crate::flush::Flusher;
+use crate::flush::{FlushReport, Flusher};
 use crate::kafka::{EventConsumer, GroupChange};
 use crate::metrics::{Dependency, Metrics};
 use crate::partitions::{Admission, Partitions};
 use crate::retry::Backoff;
 use crate::shutdown::ShutdownFlag;
+use crate::store::Store;
 
 pub struct PipelineSettings {
     pub topic: String,
@@ -41,56 +54,174 @@ pub struct Pipeline {
     pub batch: Batch,
 }
 
+/// A flush in flight; it returns the flusher and the batch it made durable.
+type Flushing = Pin<Box<dyn Future<Output = Flushed> + Send>>;
+
+struct Flushed {
+    flusher: Flusher,
+    batch: Batch,
+    report: FlushReport,
+}
+
+struct Running {
+    consumer: Arc<EventConsumer>,
+    store: Store,
+    settings: PipelineSettings,
+    metrics: Metrics,
+    partitions: Partitions,
+    batch: Batch,
+    deadline: Option<Instant>,
+    idle: Option<Flusher>,
+    flushing: Option<Flushing>,
+}
+
 impl Pipeline {
-    pub async fn run(mut self, shutdown: ShutdownFlag) -> anyhow::Result<()> {
-        let consumer = Arc::clone(&self.consumer);
-        consumer
+    pub async fn run(self, shutdown: ShutdownFlag) -> anyhow::Result<()> {
+        self.consumer
             .subscribe(&[&self.settings.topic])
             .map_err(|e| anyhow::anyhow!("subscribing to {}: {e}", self.settings.topic))?;
-        let mut deadline: Option<Instant> = None;
+        let mut running = Running {
+            store: self.flusher.store.clone(),
+            consumer: self.consumer,
+            settings: self.settings,
+            metrics: self.metrics,
+            partitions: self.partitions,
+            batch: self.batch,
+            deadline: None,
+            idle: Some(self.flusher),
+            flushing: None,
+        };
+        running.consume(&shutdown).await;
+        running.finish().await;
+        Ok(())
+    }
+}
+
+/// Completes when the flush in flight does; never, if there is none.
+async fn flush_done(flushing: &mut Option<Flushing>) -> Flushed {
+    match flushing.as_mut() {
+        Some(flush) => flush.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Running {
+    async fn consume(&mut self, shutdown: &ShutdownFlag) {
         loop {
-            let linger = async {
+            let consumer = Arc::clone(&self.consumer);
+            let deadline = self.deadline;
+            let linger = async move {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
+            let room = self.batch.len() < self.settings.batch_size;
+            let idle = self.idle.is_some();
             tokio::select! {
                 biased;
-                _ = shutdown.requested() => break,
-                _ = linger => {
-                    if !self.flush(&shutdown).await {
-                        break;
-                    }
-                    deadline = None;
-                }
-                received = consumer.recv() => {
+                _ = shutdown.requested() => return,
+                flushed = flush_done(&mut self.flushing) => self.flushed(flushed),
+                _ = linger, if idle => self.start_flush(),
+                received = consumer.recv(), if room => {
                     self.apply_group_changes();
                     match received {
                         Ok(message) => self.accept(&message).await,
                         Err(e) => self.metrics.failed(Dependency::Kafka, &anyhow::Error::new(e).context("receiving from Kafka")),
                     }
-                    if self.batch.is_empty() {
-                        deadline = None;
-                    } else if self.batch.len() >= self.settings.batch_size {
-                        if !self.flush(&shutdown).await {
-                            break;
-                        }
-                        deadline = None;
-                    } else if deadline.is_none() {
-                        deadline = Some(Instant::now() + self.settings.linger);
-                    }
+                    self.after_receive();
                 }
             }
         }
-        self.finish(&shutdown).await
     }
 
-    /// Final flush and synchronous commit; the consumer leaves the group on drop.
-    async fn finish(mut self, shutdown: &ShutdownFlag) -> anyhow::Result<()> {
+    fn after_receive(&mut self) {
+        if self.batch.is_empty() {
+            self.deadline = None;
+        } else if self.batch.len() >= self.settings.batch_size {
+            self.start_flush();
+        } else if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.settings.linger);
+        }
+    }
+
+    /// Starts making the current batch durable, if no flush is in flight.
+    fn start_flush(&mut self) {
+        if self.batch.is_empty() {
+            self.deadline = None;
+            return;
+        }
+        let Some(mut flusher) = self.idle.take() else {
+            return;
+        };
+        let batch = std::mem::take(&mut self.batch);
+        self.deadline = None;
+        self.flushing = Some(Box::pin(async move {
+            let report = flusher.flush(&batch).await;
+            Flushed {
+                flusher,
+                batch,
+                report,
+            }
+        }));
+    }
+
+    /// A batch is durable: commit its offsets to Kafka, then flush the next
+    /// batch at once if it is already due.
+    fn flushed(&mut self, flushed: Flushed) {
+        self.flushing = None;
+        self.idle = Some(flushed.flusher);
+        let report = flushed.report;
+        tracing::debug!(
+            messages = report.messages,
+            inserted = report.inserted,
+            duplicates = report.duplicates,
+            dead_lettered = report.dead_lettered,
+            "batch committed"
+        );
+        let offsets: Vec<(i32, i64)> = flushed
+            .batch
+            .next_offsets()
+            .into_iter()
+            .filter(|(p, _)| self.partitions.is_assigned(*p))
+            .collect();
+        let context = self.consumer.context();
+        context.record_durable(&offsets);
+        let list = context.durable_list(Some(&offsets.iter().map(|(p, _)| *p).collect::<Vec<_>>()));
+        if list.count() > 0 {
+            if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+                self.metrics.failed(
+                    Dependency::Kafka,
+                    &anyhow::Error::new(e).context("committing offsets to Kafka"),
+                );
+            }
+        }
+        let due = self.deadline.is_some_and(|at| at <= Instant::now());
+        if due || self.batch.len() >= self.settings.batch_size {
+            self.start_flush();
+        }
+    }
+
+    /// Lets the flush in flight and a final one finish within the shutdown
+    /// timeout, then commits synchronously; the consumer leaves on drop.
+    async fn finish(mut self) {
+        let grace = tokio::time::sleep(self.settings.shutdown_timeout);
+        tokio::pin!(grace);
         self.apply_group_changes();
-        if !self.batch.is_empty() {
-            self.flush(shutdown).await;
+        loop {
+            if self.flushing.is_none() {
+                if self.batch.is_empty() {
+                    break;
+                }
+                self.start_flush();
+            }
+            tokio::select! {
+                flushed = flush_done(&mut self.flushing) => self.flushed(flushed),
+                _ = &mut grace => {
+                    tracing::warn!(unflushed = self.batch.len(), "shutdown timeout reached before every batch was durable; they will be re-read");
+                    break;
+                }
+            }
         }
         let durable = self.consumer.context().durable_list(None);
         if durable.count() > 0 {
@@ -103,7 +234,6 @@ impl Pipeline {
         }
         self.consumer.unsubscribe();
         tracing::info!("consumer stopped");
-        Ok(())
     }
 
     fn apply_group_changes(&mut self) {
@@ -148,10 +278,11 @@ impl Pipeline {
             Err(rejection) => {
                 tracing::debug!(partition = origin.partition, offset = origin.offset, reason = %rejection.reason, "rejected: {}", rejection.detail);
                 self.metrics.rejected(rejection.reason);
+                let value = message.payload().map(<[u8]>::to_vec);
                 self.batch.push_reject(RejectedMessage {
                     origin,
                     key,
-                    value: message.payload().map(<[u8]>::to_vec),
+                    value,
                     rejection,
                 });
             }
@@ -194,7 +325,7 @@ impl Pipeline {
         let wanted = self.partitions.unresolved();
         let mut backoff = Backoff::default();
         loop {
-            match self.flusher.store.stored_offsets(&wanted).await {
+            match self.store.stored_offsets(&wanted).await {
                 Ok(stored) => return self.partitions.resolve(&wanted, &stored),
                 Err(e) => self.metrics.retrying(
                     Dependency::Postgres,
@@ -204,44 +335,5 @@ impl Pipeline {
             }
             backoff.wait().await;
         }
-    }
-
-    /// Makes the batch durable, then commits its offsets to Kafka. Returns
-    /// false if shutdown cut the flush short (nothing is committed then, so
-    /// the batch is simply read again by the next owner).
-    async fn flush(&mut self, shutdown: &ShutdownFlag) -> bool {
-        let batch = std::mem::take(&mut self.batch);
-        let grace = self.settings.shutdown_timeout;
-        let flush = self.flusher.flush(&batch);
-        tokio::pin!(flush);
-        let report = tokio::select! {
-            report = &mut flush => Some(report),
-            _ = shutdown.requested() => tokio::time::timeout(grace, &mut flush).await.ok(),
-        };
-        let Some(report) = report else {
-            tracing::warn!(
-                messages = batch.len(),
-                "shutdown timeout reached before the batch was durable; it will be re-read"
-            );
-            return false;
-        };
-        tracing::debug!(
-            messages = report.messages,
-            inserted = report.inserted,
-            duplicates = report.duplicates,
-            dead_lettered = report.dead_lettered,
-            "batch committed"
-        );
-        let offsets = batch.next_offsets();
-        let context = self.consumer.context();
-        context.record_durable(&offsets);
-        let list = context.durable_list(Some(&offsets.iter().map(|(p, _)| *p).collect::<Vec<_>>()));
-        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
-            self.metrics.failed(
-                Dependency::Kafka,
-                &anyhow::Error::new(e).context("committing offsets to Kafka"),
-            );
-        }
-        true
     }
 }

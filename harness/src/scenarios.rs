@@ -7,6 +7,7 @@ use eventpulse_testkit::redis_url;
 
 use crate::ceilings::{self, Rate};
 use crate::cli::BenchArgs;
+use crate::faults::run::{metric, scrape};
 use crate::procs::{self, Target};
 use crate::report::{EndToEnd, Latency, Report, Scaling};
 
@@ -114,14 +115,25 @@ pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEn
         ],
     )?;
     let started = Instant::now();
-    let mut child = target.spawn_consumer(args, crate::services::free_port()?)?;
+    let port = crate::services::free_port()?;
+    let mut child = target.spawn_consumer(args, port)?;
     let elapsed = target.wait_drained(summary.acked, started).await?;
     let cpu = procs::cpu_seconds(child.id())?;
     let rss = procs::peak_rss_bytes(child.id())?;
+    let metrics = scrape(port)?;
+    let batches = metric(&metrics, "eventpulse_batch_size_count").max(1.0);
+    let flush_seconds = metric(&metrics, "eventpulse_batch_flush_duration_seconds_sum");
     procs::stop(&mut child)?;
     let stored = target.stored().await?;
+    let steady_seconds: f64 = sqlx::query_scalar("SELECT coalesce(extract(epoch FROM max(ingested_at) - min(ingested_at))::float8, 0) FROM events")
+        .fetch_one(&target.pool)
+        .await?;
     target.drop_now().await?;
     Ok(EndToEnd {
+        mean_batch: metric(&metrics, "eventpulse_batch_size_sum") / batches,
+        mean_flush_ms: 1000.0 * flush_seconds / batches,
+        flush_busy: flush_seconds / steady_seconds.max(1e-3),
+        steady_seconds,
         messages: summary.acked,
         expected_rows: summary.valid_unique,
         stored_rows: stored,
