@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use eventpulse_events::{Rejection, ValidEvent};
+use chrono::{DateTime, Utc};
+use eventpulse_events::{EventType, Rejection, ValidEvent};
+use uuid::Uuid;
 
 /// Where a message came from in the consumed topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,12 +15,37 @@ pub struct Origin {
     pub offset: i64,
 }
 
+/// A validated event as it will be stored. The payload is kept as JSON text,
+/// not as a parsed map: a batch holds thousands of these (two batches while
+/// one flushes), and the text is what the insert sends anyway, so it is
+/// serialised once, while the previous batch is still flushing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub event_id: Uuid,
+    pub event_type: EventType,
+    pub user_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub payload: String,
+}
+
+impl From<ValidEvent> for EventRow {
+    fn from(event: ValidEvent) -> Self {
+        Self {
+            payload: serde_json::to_string(&event.payload).expect("JSON values serialise"),
+            event_id: event.event_id,
+            event_type: event.event_type,
+            user_id: event.user_id,
+            occurred_at: event.occurred_at,
+        }
+    }
+}
+
 /// A valid event waiting to be stored. The original key and bytes are kept
 /// because Postgres may still refuse the row, and then it is dead-lettered
 /// exactly as it arrived.
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
-    pub event: ValidEvent,
+    pub event: EventRow,
     pub origin: Origin,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
@@ -110,7 +137,7 @@ mod tests {
             payload: Default::default(),
         };
         PendingEvent {
-            event,
+            event: event.into(),
             origin: Origin { partition, offset },
             key: None,
             value: Vec::new(),

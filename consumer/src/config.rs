@@ -197,7 +197,7 @@ impl Settings {
                 .metrics_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464))),
             // 10,000 rows x 7 array parameters stays far from Postgres limits.
-            batch_size: in_range("batch_size", layer.batch_size, 2000, 1, 10_000)?,
+            batch_size: in_range("batch_size", layer.batch_size, 5000, 1, 10_000)?,
             linger: Duration::from_millis(in_range("linger_ms", layer.linger_ms, 20, 1, 60_000)?),
             dedup_ttl: Duration::from_secs(in_range(
                 "dedup_ttl_secs",

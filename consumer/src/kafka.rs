@@ -179,8 +179,13 @@ pub fn create_consumer(settings: &Settings, metrics: Metrics) -> anyhow::Result<
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("session.timeout.ms", "10000")
         .set("statistics.interval.ms", "5000")
-        // Bounds the prefetch buffer, and so memory, whatever the backlog.
-        .set("queued.max.messages.kbytes", "16384")
+        // Bounds the prefetch buffer, and so memory, whatever the backlog:
+        // at 4 MB the 1M-event drain ran as fast as at 16 MB with ~20 MiB
+        // less peak RSS. Smaller fetches (-X fetch.max.bytes=4194304
+        // -X max.partition.fetch.bytes=524288) save ~15 MiB more but cost
+        // ~20% throughput (docs/benchmarks.md).
+        .set("queued.max.messages.kbytes", "4096")
+        .set("queued.min.messages", "20000")
         // librdkafka's 500 ms default let a fetch sit idle while events
         // arrived (p99 432 ms at 5k ev/s locally); 100 ms gave p99 133 ms.
         .set("fetch.wait.max.ms", "100")

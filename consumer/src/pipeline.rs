@@ -270,7 +270,7 @@ impl Running {
         let key = message.key().map(<[u8]>::to_vec);
         match validate(value, &self.settings.limits, Utc::now()) {
             Ok(event) => self.batch.push_event(PendingEvent {
-                event,
+                event: event.into(),
                 origin,
                 key,
                 value: value.to_vec(),

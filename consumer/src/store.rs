@@ -256,7 +256,7 @@ async fn insert_events(
         types.push(event.event_type.as_str());
         users.push(event.user_id.as_str());
         times.push(event.occurred_at);
-        payloads.push(serde_json::to_string(&event.payload).expect("JSON values serialise"));
+        payloads.push(event.payload.as_str());
         partitions.push(pending.origin.partition);
         offsets.push(pending.origin.offset);
     }

@@ -112,7 +112,7 @@ pub fn synthetic_events(rows: usize) -> Vec<PendingEvent> {
                 offset: (i / 12) as i64,
             };
             PendingEvent {
-                event: valid,
+                event: valid.into(),
                 origin,
                 key: None,
                 value,
@@ -155,7 +155,7 @@ pub async fn postgres_copy(events: &[PendingEvent], batch: usize) -> anyhow::Res
         let mut text = String::with_capacity(chunk.len() * 400);
         for pending in chunk {
             let e = &pending.event;
-            let payload = serde_json::to_string(&e.payload)?.replace('\\', "\\\\");
+            let payload = e.payload.replace('\\', "\\\\");
             text.push_str(&format!(
                 "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                 e.event_id,

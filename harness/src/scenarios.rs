@@ -59,7 +59,7 @@ pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
 
 async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
     let rows = args.ceiling_rows();
-    let batch = args.batch_size.unwrap_or(2000);
+    let batch = args.batch_size.unwrap_or(5000);
     eprintln!("bench: ceilings with {rows} events each");
     let target = Target::create(PARTITIONS).await?;
     let count = rows.to_string();

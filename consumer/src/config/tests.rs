@@ -12,7 +12,7 @@ fn defaults_point_at_the_local_stack() {
     assert_eq!(settings.brokers, "127.0.0.1:9092");
     assert_eq!(settings.topic, "events");
     assert_eq!(settings.dlq_topic, "events.dlq");
-    assert_eq!(settings.batch_size, 2000);
+    assert_eq!(settings.batch_size, 5000);
 }
 
 #[test]
