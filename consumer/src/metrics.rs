@@ -87,8 +87,9 @@ impl Metrics {
             duplicates: register(&r, counter_vec("eventpulse_duplicates_total", "Duplicate events dropped, by the layer that caught them", &["layer"])),
             dlq_produced: register(&r, IntCounter::new("eventpulse_dlq_produced_total", "Messages acknowledged by the dead-letter topic")),
             batch_size: register(&r, histogram("eventpulse_batch_size", "Messages per flushed batch", exponential_buckets(1.0, 2.0, 15).expect("valid buckets"))),
-            flush_duration: register(&r, histogram("eventpulse_batch_flush_duration_seconds", "Time to make one batch durable (dedup, DLQ, insert, offsets)", seconds.clone())),
-            store_latency: register(&r, histogram("eventpulse_event_store_latency_seconds", "From the event's timestamp to its row being committed", seconds)),
+            flush_duration: register(&r, histogram("eventpulse_batch_flush_duration_seconds", "Time to make one batch durable (dedup, DLQ, insert, offsets)", seconds)),
+            // 5 ms to ~43 min: a backlog after an outage must still show its true latency.
+            store_latency: register(&r, histogram("eventpulse_event_store_latency_seconds", "From the event's timestamp to its row being committed", exponential_buckets(0.005, 2.0, 20).expect("valid buckets"))),
             consumer_lag: register(&r, IntGaugeVec::new(Opts::new("eventpulse_consumer_lag_messages", "Messages behind the partition's high watermark"), &["partition"])),
             retries: register(&r, counter_vec("eventpulse_dependency_retries_total", "Operations retried after a transient failure", &["dependency"])),
             errors: register(&r, counter_vec("eventpulse_dependency_errors_total", "Failed operations against a dependency", &["dependency"])),

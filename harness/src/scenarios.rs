@@ -86,7 +86,9 @@ async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Resu
         "redis claim+confirm (consumer's pipelines)",
         ceilings::redis_claim_confirm(&redis_url(), rows, batch).await?,
     );
-    let events = ceilings::synthetic_events(rows);
+    // As many rows as the end-to-end drain inserts: index upkeep grows with
+    // the table, so a smaller table would flatter the ceiling.
+    let events = ceilings::synthetic_events(args.events() as usize);
     report.ceiling(
         "postgres batch insert (consumer's statement)",
         ceilings::postgres_write_batch(&events, batch).await?,
