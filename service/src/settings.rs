@@ -117,6 +117,12 @@ pub fn url_with_scheme<'k>(
 ) -> Result<String, ConfigError> {
     let value = value.unwrap_or_else(|| default.to_owned());
     match url::Url::parse(&value) {
+        // Without `//` there is no user/host section, so a password in it
+        // could not be masked when the URL is shown: refuse such URLs.
+        Ok(url) if !url.has_authority() => Err(invalid(
+            key,
+            "must look like scheme://[user[:password]@]host[:port]/...",
+        )),
         Ok(url) if schemes.contains(&url.scheme()) => Ok(value),
         Ok(url) => Err(invalid(
             key,
@@ -239,6 +245,30 @@ mod tests {
         assert_eq!(in_range("n", None, 5, 1, 10).unwrap(), 5);
         assert_eq!(non_empty("topic", None, "events").unwrap(), "events");
         assert!(non_empty("topic", Some("  ".into()), "events").is_err());
+    }
+
+    #[test]
+    fn urls_without_an_authority_are_refused_before_they_can_leak() {
+        let schemes = &["postgres", "postgresql"];
+        let err = url_with_scheme(
+            "database_url",
+            Some("postgres:/u:pw@h/db".into()),
+            "",
+            schemes,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("scheme://") && !err.contains("pw"), "{err}");
+        let socket = url_with_scheme(
+            "database_url",
+            Some("postgres:///db?host=/run/postgresql".into()),
+            "",
+            schemes,
+        );
+        assert!(
+            socket.is_ok(),
+            "a Unix-socket URL keeps working: {socket:?}"
+        );
     }
 
     #[test]
