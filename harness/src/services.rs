@@ -65,17 +65,7 @@ impl Private {
     /// `redis-server` keeping nothing on disk: a restart comes back empty.
     pub async fn redis() -> anyhow::Result<Self> {
         Self::launch("redis", |me| {
-            Ok(Command::new("redis-server")
-                .args([
-                    "--port",
-                    &me.port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
+            Ok(eventpulse_testkit::redis_server(me.port)
                 .stdout(Stdio::null())
                 .spawn()?)
         })
