@@ -16,9 +16,7 @@ here=$(dirname "${BASH_SOURCE[0]}")
 source "$here/lib/common.sh"
 cd "$EP_ROOT"
 
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-  PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+ensure_cargo_on_path
 
 # Only Redis and Postgres are needed from the stack; its broker stays as it is.
 EVENTPULSE_BROKERS=${EVENTPULSE_BROKERS:-} "$here/stack.sh" up >/dev/null

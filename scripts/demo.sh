@@ -22,9 +22,7 @@ database_url=${EVENTPULSE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/event
 summary="$EP_STATE/demo-summary.json"
 consumer_log="$EP_LOGS/demo-consumer.log"
 
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-  PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+ensure_cargo_on_path
 
 "$here/stack.sh" up
 log "building the consumer and the producer (release)"

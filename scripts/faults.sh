@@ -19,9 +19,7 @@ here=$(dirname "${BASH_SOURCE[0]}")
 source "$here/lib/common.sh"
 cd "$EP_ROOT"
 
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-  PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+ensure_cargo_on_path
 
 profile=release
 for arg in "$@"; do

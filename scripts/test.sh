@@ -46,11 +46,7 @@ step() {
 
 in_ci() { [[ -n ${CI:-} && ${CI} != false && ${CI} != 0 ]]; }
 
-# rustup puts cargo in ~/.cargo/bin, which a non-login shell (CI) may lack.
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-  PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-command -v cargo >/dev/null || die "cargo is not on PATH (PATH=$PATH); install Rust with rustup"
+ensure_cargo_on_path
 
 if ! "$here/stack.sh" up; then
   failed+=("stack-up")

@@ -28,6 +28,14 @@ ensure_state_dirs() { mkdir -p "$EP_PIDS" "$EP_LOGS"; }
 # One aligned line of `stack.sh status`: COMPONENT ADDRESS HEALTH DETAIL.
 status_line() { printf '%-9s %-48s %-9s %s\n' "$1" "$2" "$3" "$4"; }
 
+# rustup puts cargo in ~/.cargo/bin, which a non-login shell (CI) may lack.
+ensure_cargo_on_path() {
+  if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
+    PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  command -v cargo >/dev/null || die "cargo is not on PATH (PATH=$PATH); install Rust with rustup"
+}
+
 # --- bounded waits -----------------------------------------------------------
 
 # wait_until SECONDS COMMAND [ARGS...]: polls every 0.2 s; non-zero on timeout.
