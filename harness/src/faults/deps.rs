@@ -9,40 +9,57 @@ use super::{FaultArgs, Row};
 use crate::procs;
 use crate::services::{Private, Services};
 
+/// Traffic against `services`; once data flows, `private` is stopped, kept
+/// down for the fault gap, started again, and the run is checked.
+async fn outage(
+    args: &FaultArgs,
+    private: &mut Private,
+    services: Services,
+    scenario: &str,
+    what: &str,
+) -> anyhow::Result<Row> {
+    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
+    run.wait_progress(0, Duration::from_secs(60)).await?;
+    private.kill();
+    run.fault();
+    tokio::time::sleep(args.fault_gap()).await;
+    private.start().await?;
+    run.note(format!("{what}, down {:?}", args.fault_gap()));
+    run.finish(scenario).await
+}
+
 pub async fn redis_down_then_flushed(args: &FaultArgs) -> anyhow::Result<Row> {
     let mut redis = Private::redis().await?;
     let services = Services {
         redis_url: redis.url(),
         ..Services::from_env()
     };
-    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
-    run.wait_progress(0, Duration::from_secs(60)).await?;
-    redis.kill();
-    run.fault();
-    tokio::time::sleep(args.fault_gap()).await;
-    redis.start().await?;
-    run.note(format!("redis down {:?}, back empty", args.fault_gap()));
-    run.finish("redis stopped, back flushed").await
+    outage(
+        args,
+        &mut redis,
+        services,
+        "redis stopped, back flushed",
+        "redis SIGKILLed, back empty",
+    )
+    .await
 }
 
+/// Fast shutdown and restart; the harness's own pool reconnects afterwards
+/// (sqlx tests connections before use).
 pub async fn postgres_restarted(args: &FaultArgs) -> anyhow::Result<Row> {
     let mut postgres = Private::postgres().await?;
     let services = Services {
         admin_url: postgres.url(),
         ..Services::from_env()
     };
-    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
-    run.wait_progress(0, Duration::from_secs(60)).await?;
-    // The harness's own pool reconnects after the restart (sqlx tests
-    // connections before use).
-    postgres.kill();
-    run.fault();
-    tokio::time::sleep(args.fault_gap()).await;
-    postgres.start().await?;
-    run.note(format!("postgres down {:?}", args.fault_gap()));
-    let row = run.finish("postgres restarted").await;
-    drop(postgres);
-    row
+    outage(
+        args,
+        &mut postgres,
+        services,
+        "postgres restarted",
+        "postgres fast shutdown",
+    )
+    .await
 }
 
 pub async fn postgres_connections_killed(args: &FaultArgs) -> anyhow::Result<Row> {
@@ -77,19 +94,14 @@ pub async fn broker_restarted(args: &FaultArgs) -> anyhow::Result<Row> {
         brokers: broker.url(),
         ..Services::from_env()
     };
-    let mut run = Run::start(args, services, 1, args.events() / args.traffic_secs()).await?;
-    run.wait_progress(0, Duration::from_secs(60)).await?;
-    broker.kill();
-    run.fault();
-    tokio::time::sleep(args.fault_gap()).await;
-    broker.start().await?;
-    run.note(format!(
-        "broker SIGKILLed, down {:?} (sqlite storage)",
-        args.fault_gap()
-    ));
-    let row = run.finish("broker restarted").await;
-    drop(broker);
-    row
+    outage(
+        args,
+        &mut broker,
+        services,
+        "broker restarted",
+        "broker SIGKILLed (sqlite storage)",
+    )
+    .await
 }
 
 /// A lock on `events` stalls every insert; memory must stay bounded while
