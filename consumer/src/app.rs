@@ -11,7 +11,6 @@ use eventpulse_service::startup;
 use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
 
-use crate::batch::Batch;
 use crate::config::Settings;
 use crate::dedup::{FilterSettings, RedisFilter};
 use crate::dlq::DeadLetters;
@@ -19,7 +18,6 @@ use crate::flush::Flusher;
 use crate::http::{self, HttpState};
 use crate::kafka;
 use crate::metrics::Metrics;
-use crate::partitions::Partitions;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::shutdown::ShutdownFlag;
 use crate::store::{self, Store};
@@ -85,8 +83,6 @@ impl Application {
                 shutdown_timeout: settings.shutdown_timeout,
             },
             metrics,
-            partitions: Partitions::default(),
-            batch: Batch::default(),
         };
         Ok(Self {
             pipeline,

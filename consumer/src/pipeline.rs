@@ -50,8 +50,6 @@ pub struct Pipeline {
     pub flusher: Flusher,
     pub settings: PipelineSettings,
     pub metrics: Metrics,
-    pub partitions: Partitions,
-    pub batch: Batch,
 }
 
 /// A flush in flight; it returns the flusher and the batch it made durable.
@@ -85,8 +83,8 @@ impl Pipeline {
             consumer: self.consumer,
             settings: self.settings,
             metrics: self.metrics,
-            partitions: self.partitions,
-            batch: self.batch,
+            partitions: Partitions::default(),
+            batch: Batch::default(),
             deadline: None,
             idle: Some(self.flusher),
             flushing: None,
