@@ -17,13 +17,18 @@
 //! - [`limits`]: the configurable bounds validation enforces ([`Limits`]).
 //! - [`reason`]: the reason codes, which are part of the public interface: they
 //!   appear in dead-letter headers and metric labels.
+//! - `numeric`: how many digits a payload number has once Postgres writes it
+//!   out; payload numbers keep their exact text (serde_json's
+//!   `arbitrary_precision`), and validation bounds them by [`MAX_NUMBER_DIGITS`].
 
 pub mod limits;
+mod numeric;
 pub mod reason;
 pub mod validate;
 pub mod wire;
 
 pub use limits::Limits;
+pub use numeric::MAX_NUMBER_DIGITS;
 pub use reason::{RejectReason, Rejection};
 pub use validate::{validate, ValidEvent};
 pub use wire::{

@@ -40,6 +40,9 @@ pub enum RejectReason {
     TooManyFormFields,
     /// A string contains U+0000, which Postgres text and jsonb cannot store.
     NulCharacter,
+    /// A payload number has more than [`crate::MAX_NUMBER_DIGITS`] digits
+    /// written out in full (`1e1000`), which Postgres would refuse or expand.
+    NumberOutOfRange,
     /// Set by the consumer, not by validation: Postgres refused this one row
     /// with a permanent error (found by bisecting a failed batch).
     StorageRejected,
@@ -47,7 +50,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, for tests and for pre-registering metric labels.
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 19] = [
         Self::TooLarge,
         Self::NotUtf8,
         Self::MalformedJson,
@@ -65,6 +68,7 @@ impl RejectReason {
         Self::StringTooLong,
         Self::TooManyFormFields,
         Self::NulCharacter,
+        Self::NumberOutOfRange,
         Self::StorageRejected,
     ];
 
@@ -88,6 +92,7 @@ impl RejectReason {
             Self::StringTooLong => "string_too_long",
             Self::TooManyFormFields => "too_many_form_fields",
             Self::NulCharacter => "nul_character",
+            Self::NumberOutOfRange => "number_out_of_range",
             Self::StorageRejected => "storage_rejected",
         }
     }

@@ -5,13 +5,18 @@
 //! reason code and field name (serde's error strings are not a stable interface),
 //! and unknown payload fields survive into the stored payload as the wire format
 //! promises. Every check is total: no input makes this module panic.
+//!
+//! Rejection details are logged, dead-letter headers and API answers: any
+//! piece of the input they quote goes through [`truncate`] first, so a hostile
+//! message cannot make them as large as itself.
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
+use crate::numeric::{written_out_digits, MAX_NUMBER_DIGITS};
 use crate::reason::{RejectReason, Rejection};
 use crate::wire::EventType;
 use crate::{Limits, MAX_USER_ID_CHARS};
@@ -76,6 +81,7 @@ pub fn validate(bytes: &[u8], limits: &Limits, now: DateTime<Utc>) -> Checked<Va
     };
     let user_id = parse_user_id(&payload)?;
     check_payload(event_type, &payload, limits)?;
+    check_numbers(&payload)?;
     Ok(ValidEvent {
         event_id,
         event_type,
@@ -146,7 +152,8 @@ fn parse_timestamp(
         return Err(Rejection::new(
             RejectReason::TimestampInFuture,
             format!(
-                "timestamp {raw} is more than {} s in the future",
+                "timestamp {} is more than {} s in the future",
+                truncate(raw),
                 limits.max_future_skew.num_seconds()
             ),
         ));
@@ -155,7 +162,8 @@ fn parse_timestamp(
         return Err(Rejection::new(
             RejectReason::TimestampTooOld,
             format!(
-                "timestamp {raw} is more than {} days old",
+                "timestamp {} is more than {} days old",
+                truncate(raw),
                 limits.max_age.num_days()
             ),
         ));
@@ -249,9 +257,14 @@ fn check_duration(payload: &Map<String, Value>) -> Checked<()> {
     match payload.get("duration") {
         None | Some(Value::Null) => Err(missing("payload.duration")),
         Some(Value::Number(n)) if n.is_u64() => Ok(()),
+        // Numbers keep their text (`arbitrary_precision`), which may be
+        // thousands of digits long.
         Some(Value::Number(n)) => Err(Rejection::new(
             RejectReason::InvalidDuration,
-            format!("payload.duration {n} is not a non-negative whole number of seconds"),
+            format!(
+                "payload.duration {} is not a non-negative whole number of seconds",
+                truncate(n.as_str())
+            ),
         )),
         Some(_) => Err(wrong_type("payload.duration", "a number")),
     }
@@ -302,6 +315,31 @@ fn reject_nul_characters(envelope: &Map<String, Value>) -> Checked<()> {
         ));
     }
     Ok(())
+}
+
+/// Rejects payload numbers Postgres would refuse, or blow up, when storing
+/// them (see [`crate::numeric`]), rather than failing their whole batch.
+fn check_numbers(payload: &Map<String, Value>) -> Checked<()> {
+    fn oversized(value: &Value) -> Option<&Number> {
+        match value {
+            Value::Number(n) => written_out_digits(n.as_str())
+                .is_none_or(|digits| digits > MAX_NUMBER_DIGITS)
+                .then_some(n),
+            Value::Array(items) => items.iter().find_map(oversized),
+            Value::Object(map) => map.values().find_map(oversized),
+            _ => None,
+        }
+    }
+    match payload.values().find_map(oversized) {
+        Some(n) => Err(Rejection::new(
+            RejectReason::NumberOutOfRange,
+            format!(
+                "payload number {} has more than {MAX_NUMBER_DIGITS} digits written out in full",
+                truncate(n.as_str())
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// At most 64 characters of untrusted text, for error messages.

@@ -2,7 +2,9 @@
 //! and arbitrary bytes yield an event or a reason without panicking.
 
 use chrono::{DateTime, Duration, Utc};
-use eventpulse_events::{validate, EventType, Limits, RejectReason, ValidEvent};
+use eventpulse_events::{
+    validate, EventType, Limits, RejectReason, Rejection, ValidEvent, MAX_NUMBER_DIGITS,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -34,6 +36,19 @@ fn check(value: &Value) -> Result<ValidEvent, RejectReason> {
 
 fn check_bytes(bytes: &[u8]) -> Result<ValidEvent, RejectReason> {
     validate(bytes, &Limits::default(), now()).map_err(|r| r.reason)
+}
+
+/// The rejection of `text`, a whole record value.
+fn rejection(text: &str) -> Rejection {
+    validate(text.as_bytes(), &Limits::default(), now()).expect_err(text)
+}
+
+/// A login record whose payload also holds `extra`, written as-is (JSON text),
+/// so numbers reach validation exactly as a client wrote them.
+fn login_with(extra: &str) -> String {
+    format!(
+        r#"{{"eventId":"6f1c1a3e-7c2b-4e7e-9a53-0b2f1f6e9d10","type":"login","timestamp":"2026-06-01T12:00:00Z","payload":{{"userId":"u","ip":"::1","device":"d",{extra}}}}}"#
+    )
 }
 
 fn with(mut value: Value, pointer: &str, new: Value) -> Value {
@@ -120,10 +135,30 @@ fn malformed_json() {
         check_bytes(deep.as_bytes()),
         Err(RejectReason::MalformedJson)
     );
+}
+
+#[test]
+fn payload_numbers_keep_their_exact_text() {
+    let big = "123456789012345678901234567890";
+    let event = check_bytes(login_with(&format!(r#""big":{big}"#)).as_bytes()).expect("valid");
     assert_eq!(
-        check_bytes(b"{\"n\": 1e999}"),
-        Err(RejectReason::MalformedJson)
+        serde_json::to_string(&event.payload).unwrap(),
+        format!(r#"{{"big":{big},"device":"d","ip":"::1","userId":"u"}}"#)
     );
+    // Beyond f64, yet kept: serde_json only spells an exponent's sign out.
+    for (number, kept) in [
+        ("1e400", "1e+400"),
+        ("-1E-400", "-1e-400"),
+        ("1e999", "1e+999"),
+        (
+            "0.1000000000000000000000000000001",
+            "0.1000000000000000000000000000001",
+        ),
+    ] {
+        let event = check_bytes(login_with(&format!(r#""n":[{number}]"#)).as_bytes())
+            .unwrap_or_else(|r| panic!("{number} rejected: {r}"));
+        assert_eq!(event.payload["n"].to_string(), format!("[{kept}]"));
+    }
 }
 
 #[test]
@@ -229,6 +264,42 @@ fn timestamp_too_old() {
     );
 }
 
+/// Details quote at most a short prefix of the input, however long it is.
+#[test]
+fn details_never_repeat_long_input() {
+    let fraction = "1".repeat(20_000);
+    let cases = [
+        (format!("2099-01-01T00:00:00.{fraction}Z"), "/timestamp"),
+        (format!("1970-01-01T00:00:00.{fraction}Z"), "/timestamp"),
+        (format!("not a timestamp {fraction}"), "/timestamp"),
+        (fraction.clone(), "/eventId"),
+        (fraction.clone(), "/type"),
+        (fraction.clone(), "/payload/ip"),
+    ];
+    for (input, pointer) in cases {
+        let bytes = serde_json::to_vec(&with(login(), pointer, json!(input))).unwrap();
+        let limits = Limits {
+            max_message_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let rejection = validate(&bytes, &limits, now()).expect_err(pointer);
+        assert!(rejection.detail.len() < 200, "{pointer}: {rejection}");
+    }
+    let duration = format!("0.{}", "5".repeat(900));
+    let logout = format!(
+        r#"{{"eventId":"6f1c1a3e-7c2b-4e7e-9a53-0b2f1f6e9d10","type":"logout","timestamp":"2026-06-01T12:00:00Z","payload":{{"userId":"u","ip":"::1","duration":{duration}}}}}"#
+    );
+    let rejection = rejection(&logout);
+    assert_eq!(rejection.reason, RejectReason::InvalidDuration);
+    assert!(rejection.detail.len() < 200, "{rejection}");
+    let number = rejection_of_number(&format!("1{}", "0".repeat(5000)));
+    assert!(number.detail.len() < 200, "{number}");
+}
+
+fn rejection_of_number(number: &str) -> Rejection {
+    rejection(&login_with(&format!(r#""n":{number}"#)))
+}
+
 #[test]
 fn invalid_user_id() {
     assert_eq!(
@@ -296,10 +367,28 @@ fn nul_character() {
 }
 
 #[test]
+fn number_out_of_range() {
+    let too_many = MAX_NUMBER_DIGITS + 1;
+    for number in [
+        format!("1e{}", too_many - 1),
+        format!("-1e-{too_many}"),
+        format!("[{{\"deep\": 0.5e-{too_many}}}]"),
+        format!("1{}", "0".repeat(too_many as usize)),
+        "1e99999999999999999999".to_owned(),
+    ] {
+        assert_eq!(
+            rejection_of_number(&number).reason,
+            RejectReason::NumberOutOfRange,
+            "{number}"
+        );
+    }
+}
+
+#[test]
 fn every_validation_reason_is_covered_above() {
     // StorageRejected is assigned by the consumer after a Postgres refusal.
     let tested = RejectReason::ALL.len() - 1;
-    assert_eq!(tested, 17, "a new reason needs its own test in this file");
+    assert_eq!(tested, 18, "a new reason needs its own test in this file");
 }
 
 proptest! {
