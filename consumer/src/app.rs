@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use eventpulse_service::startup;
-use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -19,6 +19,7 @@ use crate::http::{self, HttpState};
 use crate::kafka;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineSettings};
+use crate::preflight;
 use crate::shutdown::ShutdownFlag;
 use crate::store::{self, Store};
 
@@ -33,13 +34,14 @@ impl Application {
         let metrics = Metrics::new();
         let pool = store::connect(&settings.database_url, settings.db_pool_size).await?;
         store::migrate(&pool).await?;
+        // Warnings only: a non-durable Postgres or an old Redis weakens the
+        // guarantees or the fast path, and the operator must hear of it.
+        preflight::check_durability(&pool).await?;
         let store = Store::new(pool.clone(), &settings.group_id, &settings.topic);
-        let instance = store.instance_id().await.map_err(|e| {
-            anyhow::anyhow!(
-                "reading the database instance id: {:#}",
-                anyhow::Error::new(e)
-            )
-        })?;
+        let instance = store
+            .instance_id()
+            .await
+            .context("reading the database instance id")?;
         let filter_settings = FilterSettings {
             timeout: settings.redis_timeout,
             dedup_ttl: settings.dedup_ttl,
@@ -51,6 +53,7 @@ impl Application {
             filter_settings,
             metrics.clone(),
         )?;
+        preflight::check_redis_version(&redis.client(), settings.redis_timeout).await;
         let consumer = Arc::new(kafka::create_consumer(&settings, metrics.clone())?);
         kafka::check_topics(&consumer, &settings).await?;
         let dead_letters = DeadLetters::new(
@@ -64,7 +67,6 @@ impl Application {
             metrics: metrics.clone(),
             pool,
             redis: redis.client(),
-            assigned: Arc::clone(&consumer.context().assigned),
             running: Arc::new(AtomicBool::new(false)),
         };
         let pipeline = Pipeline {
@@ -78,6 +80,7 @@ impl Application {
             settings: PipelineSettings {
                 topic: settings.topic.clone(),
                 batch_size: settings.batch_size,
+                buffer_bytes: settings.buffer_bytes,
                 linger: settings.linger,
                 limits: settings.limits.clone(),
                 shutdown_timeout: settings.shutdown_timeout,

@@ -1,6 +1,8 @@
 //! The unit of work: messages accumulated since the last flush, already
-//! validated, plus the next offset per partition they cover. A batch becomes
-//! durable as a whole (see `flush`), so its offsets can advance as a whole.
+//! validated, plus how far each partition they cover will have advanced once
+//! the batch is durable. A batch becomes durable as a whole (see `flush`), so
+//! its offsets can advance as a whole. Its size is counted in bytes as well as
+//! messages, so memory stays bounded whatever the message sizes.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,11 +10,16 @@ use chrono::{DateTime, Utc};
 use eventpulse_events::{EventType, Rejection, ValidEvent};
 use uuid::Uuid;
 
+use crate::partitions::Stamp;
+use crate::position::{Generation, PartitionOffset, Position};
+
 /// Where a message came from in the consumed topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
     pub partition: i32,
     pub offset: i64,
+    /// The partition's offset epoch (see `position.rs`).
+    pub epoch: i32,
 }
 
 /// A validated event as it will be stored. The payload is kept as JSON text,
@@ -60,11 +67,44 @@ pub struct RejectedMessage {
     pub rejection: Rejection,
 }
 
+/// What a buffered message costs beyond its bytes (structs, ids, vectors):
+/// measured roughly, so that many tiny messages also count.
+const OVERHEAD_BYTES: usize = 160;
+
+impl PendingEvent {
+    pub fn bytes(&self) -> usize {
+        let row = &self.event;
+        OVERHEAD_BYTES
+            + self.value.len()
+            + self.key.as_ref().map_or(0, Vec::len)
+            + row.payload.len()
+            + row.user_id.len()
+    }
+}
+
+impl RejectedMessage {
+    pub fn bytes(&self) -> usize {
+        OVERHEAD_BYTES
+            + self.value.as_ref().map_or(0, Vec::len)
+            + self.key.as_ref().map_or(0, Vec::len)
+            + self.rejection.detail.len()
+    }
+}
+
+/// How far one partition's messages in the batch reach, and under which
+/// ownership generation they were read.
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    generation: Generation,
+    next: Position,
+}
+
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<PendingEvent>,
     pub rejects: Vec<RejectedMessage>,
-    next_offsets: BTreeMap<i32, i64>,
+    reach: BTreeMap<i32, Reach>,
+    bytes: usize,
 }
 
 impl Batch {
@@ -77,24 +117,59 @@ impl Batch {
         self.len() == 0
     }
 
-    pub fn push_event(&mut self, pending: PendingEvent) {
-        self.cover(pending.origin);
+    /// What the batch's messages occupy in memory, approximately.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn push_event(&mut self, pending: PendingEvent, stamp: Stamp) {
+        self.cover(pending.origin, stamp);
+        self.bytes += pending.bytes();
         self.events.push(pending);
     }
 
-    pub fn push_reject(&mut self, reject: RejectedMessage) {
-        self.cover(reject.origin);
+    pub fn push_reject(&mut self, reject: RejectedMessage, stamp: Stamp) {
+        self.cover(reject.origin, stamp);
+        self.bytes += reject.bytes();
         self.rejects.push(reject);
     }
 
-    fn cover(&mut self, origin: Origin) {
-        let next = self.next_offsets.entry(origin.partition).or_insert(0);
-        *next = (*next).max(origin.offset + 1);
+    fn cover(&mut self, origin: Origin, stamp: Stamp) {
+        let next = Position {
+            epoch: origin.epoch,
+            offset: origin.offset + 1,
+        };
+        let reach = self.reach.entry(origin.partition).or_insert(Reach {
+            generation: stamp.generation,
+            next,
+        });
+        reach.next = reach.next.max(next);
     }
 
-    /// The offset to resume from, per partition, once this batch is durable.
-    pub fn next_offsets(&self) -> Vec<(i32, i64)> {
-        self.next_offsets.iter().map(|(p, o)| (*p, *o)).collect()
+    /// The position to resume from, per partition, once this batch is durable.
+    pub fn next_offsets(&self) -> Vec<PartitionOffset> {
+        self.reach
+            .iter()
+            .map(|(partition, reach)| PartitionOffset {
+                partition: *partition,
+                position: reach.next,
+            })
+            .collect()
+    }
+
+    /// The same, with the generation each partition was read under.
+    pub fn progress(&self) -> Vec<(Generation, PartitionOffset)> {
+        self.reach
+            .iter()
+            .map(|(partition, reach)| {
+                let position = reach.next;
+                let done = PartitionOffset {
+                    partition: *partition,
+                    position,
+                };
+                (reach.generation, done)
+            })
+            .collect()
     }
 
     /// Forgets the messages of partitions this consumer no longer owns: their
@@ -105,21 +180,24 @@ impl Batch {
             .retain(|e| !revoked.contains(&e.origin.partition));
         self.rejects
             .retain(|r| !revoked.contains(&r.origin.partition));
-        self.next_offsets.retain(|p, _| !revoked.contains(p));
+        self.reach.retain(|p, _| !revoked.contains(p));
+        self.bytes = self.events.iter().map(PendingEvent::bytes).sum::<usize>()
+            + self
+                .rejects
+                .iter()
+                .map(RejectedMessage::bytes)
+                .sum::<usize>();
         before - self.len()
     }
 
-    /// The events to store, first occurrence of each id only, and how many
-    /// later copies were dropped. Offsets still cover the copies.
-    pub fn unique_events(&self) -> (Vec<&PendingEvent>, u64) {
+    /// The events to store, first occurrence of each id only, and the later
+    /// copies (offsets still cover them). A copy matters only if Postgres
+    /// refuses the first: then the next copy gets its own chance.
+    pub fn unique_events(&self) -> (Vec<&PendingEvent>, Vec<&PendingEvent>) {
         let mut seen = HashSet::with_capacity(self.events.len());
-        let unique: Vec<_> = self
-            .events
+        self.events
             .iter()
-            .filter(|e| seen.insert(e.event.event_id))
-            .collect();
-        let dropped = (self.events.len() - unique.len()) as u64;
-        (unique, dropped)
+            .partition(|e| seen.insert(e.event.event_id))
     }
 }
 
@@ -127,6 +205,19 @@ impl Batch {
 mod tests {
     use super::*;
     use eventpulse_events::{EventType, RejectReason};
+
+    const STAMP: Stamp = Stamp {
+        generation: 1,
+        epoch: 0,
+    };
+
+    fn origin(partition: i32, offset: i64) -> Origin {
+        Origin {
+            partition,
+            offset,
+            epoch: 0,
+        }
+    }
 
     fn event(id: u128, partition: i32, offset: i64) -> PendingEvent {
         let event = ValidEvent {
@@ -138,44 +229,74 @@ mod tests {
         };
         PendingEvent {
             event: event.into(),
-            origin: Origin { partition, offset },
+            origin: origin(partition, offset),
             key: None,
-            value: Vec::new(),
+            value: vec![b'x'; 1000],
         }
     }
 
     fn reject(partition: i32, offset: i64) -> RejectedMessage {
         RejectedMessage {
-            origin: Origin { partition, offset },
+            origin: origin(partition, offset),
             key: None,
             value: Some(b"x".to_vec()),
             rejection: Rejection::new(RejectReason::MalformedJson, "x"),
         }
     }
 
+    fn at(partition: i32, epoch: i32, offset: i64) -> PartitionOffset {
+        PartitionOffset {
+            partition,
+            position: Position { epoch, offset },
+        }
+    }
+
     #[test]
     fn offsets_cover_every_message_including_rejects_and_copies() {
         let mut batch = Batch::default();
-        batch.push_event(event(1, 0, 10));
-        batch.push_event(event(1, 0, 11));
-        batch.push_reject(reject(0, 12));
-        batch.push_event(event(2, 3, 5));
+        batch.push_event(event(1, 0, 10), STAMP);
+        batch.push_event(event(1, 0, 11), STAMP);
+        batch.push_reject(reject(0, 12), STAMP);
+        batch.push_event(event(2, 3, 5), STAMP);
         assert_eq!(batch.len(), 4);
-        assert_eq!(batch.next_offsets(), vec![(0, 13), (3, 6)]);
-        let (unique, dropped) = batch.unique_events();
+        assert_eq!(batch.next_offsets(), vec![at(0, 0, 13), at(3, 0, 6)]);
+        let (unique, copies) = batch.unique_events();
         assert_eq!(unique.len(), 2);
-        assert_eq!(dropped, 1);
+        assert_eq!(copies.len(), 1);
         assert_eq!(unique[0].origin.offset, 10, "the first copy is kept");
+        assert_eq!(copies[0].origin.offset, 11);
+    }
+
+    #[test]
+    fn a_new_epoch_in_the_batch_wins_over_higher_offsets_of_the_old_one() {
+        let mut batch = Batch::default();
+        batch.push_event(event(1, 0, 9_999), STAMP);
+        let mut rewound = event(2, 0, 0);
+        rewound.origin.epoch = 1;
+        batch.push_event(rewound, Stamp { epoch: 1, ..STAMP });
+        assert_eq!(batch.next_offsets(), vec![at(0, 1, 1)]);
+    }
+
+    #[test]
+    fn bytes_count_what_is_held_and_shrink_with_a_revoke() {
+        let mut batch = Batch::default();
+        batch.push_event(event(1, 0, 1), STAMP);
+        batch.push_event(event(2, 1, 1), STAMP);
+        assert!(batch.bytes() >= 2_000, "the raw bytes count");
+        let one = batch.bytes() / 2;
+        batch.drop_partitions(&[1]);
+        assert_eq!(batch.bytes(), one);
     }
 
     #[test]
     fn revoked_partitions_leave_no_trace() {
         let mut batch = Batch::default();
-        batch.push_event(event(1, 0, 1));
-        batch.push_reject(reject(1, 7));
-        batch.push_event(event(2, 2, 3));
+        batch.push_event(event(1, 0, 1), STAMP);
+        batch.push_reject(reject(1, 7), STAMP);
+        batch.push_event(event(2, 2, 3), STAMP);
         assert_eq!(batch.drop_partitions(&[0, 1]), 2);
-        assert_eq!(batch.next_offsets(), vec![(2, 4)]);
+        assert_eq!(batch.next_offsets(), vec![at(2, 0, 4)]);
+        assert_eq!(batch.progress(), vec![(1, at(2, 0, 4))]);
         assert_eq!(batch.len(), 1);
     }
 }

@@ -24,6 +24,10 @@ use uuid::Uuid;
 
 use crate::metrics::{Dependency, Metrics};
 
+fn prefix(instance_id: Uuid) -> String {
+    format!("eventpulse:{}:", instance_id.simple())
+}
+
 /// What Redis knew about an event id before this batch claimed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
@@ -72,12 +76,18 @@ impl RedisFilter {
             client,
             connection: None,
             retry_at: Instant::now(),
-            prefix: format!("eventpulse:{}:", instance_id.simple()),
+            prefix: prefix(instance_id),
             timeout: settings.timeout,
             dedup_ttl: settings.dedup_ttl,
             pending_ttl: settings.pending_ttl,
             metrics,
         })
+    }
+
+    /// Reads marks under a new database identity from now on: every mark
+    /// written under the old one is ignored (see `resume.rs`).
+    pub fn set_instance(&mut self, instance_id: Uuid) {
+        self.prefix = prefix(instance_id);
     }
 
     fn key(&self, id: &Uuid) -> String {

@@ -1,17 +1,21 @@
 //! Making one batch durable, in the order that keeps "nothing lost, nothing
 //! twice":
 //!
-//! 1. drop in-batch copies of an event id;
-//! 2. claim the ids in Redis and drop those Redis knows are stored;
-//! 3. produce the rejected messages to the dead-letter topic and wait for acks;
-//! 4. in one Postgres transaction, insert the events (`ON CONFLICT DO
-//!    NOTHING`: the backstop), record the dead letters, advance the offsets;
-//! 5. mark the ids stored in Redis (only now: the rows are durable).
+//! 1. confirm in Redis the previous batches whose Kafka commit was made;
+//! 2. keep the first copy of each event id in the batch;
+//! 3. claim the ids in Redis and drop those Redis knows are stored;
+//! 4. produce the rejected messages to the dead-letter topic and wait for acks;
+//! 5. in one Postgres transaction, insert the events (`ON CONFLICT DO
+//!    NOTHING`: the backstop), record the dead letters, advance the offsets.
 //!
-//! Offsets are committed to Kafka by the caller, after this returns. Transient
-//! failures are retried with backoff until they succeed; a row that Postgres
-//! refuses on its own is isolated by bisection and dead-lettered.
+//! Offsets are committed to Kafka by the commit stage after this returns, and
+//! only then are the batch's ids confirmed in Redis (by the next flush).
+//! Transient failures are retried until they succeed or shutdown is
+//! requested; a row that Postgres refuses on its own is isolated by
+//! bisection and dead-lettered, and the next copy of its id, if the batch has
+//! one, gets its own chance.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -22,16 +26,19 @@ use crate::batch::{Batch, PendingEvent, RejectedMessage};
 use crate::dedup::{Mark, RedisFilter};
 use crate::dlq::DeadLetters;
 use crate::metrics::{DedupLayer, Dependency, Metrics};
-use crate::retry::Backoff;
-use crate::store::{Store, StoreError, WriteOutcome};
+use crate::retry::{self, Interrupted};
+use crate::shutdown::ShutdownFlag;
+use crate::store::{DeadLetterForm, Store, StoreError, WriteOutcome};
 
-/// What one flush did, for the per-batch log line.
+/// What one flush did.
 #[derive(Debug, Default)]
 pub struct FlushReport {
     pub messages: usize,
     pub inserted: u64,
     pub duplicates: u64,
     pub dead_lettered: usize,
+    /// The ids now in Postgres, to confirm in Redis once Kafka has the offsets.
+    pub stored_ids: Vec<Uuid>,
 }
 
 pub struct Flusher {
@@ -41,28 +48,49 @@ pub struct Flusher {
     pub metrics: Metrics,
 }
 
+/// The rows of one batch still to be written, changed by each refusal.
+struct WriteSet<'a> {
+    events: Vec<&'a PendingEvent>,
+    /// Later copies of ids in `events`, in batch order.
+    copies: Vec<&'a PendingEvent>,
+    refused: Vec<RejectedMessage>,
+    form: DeadLetterForm,
+}
+
 impl Flusher {
-    pub async fn flush(&mut self, batch: &Batch) -> FlushReport {
+    /// Makes `batch` durable; `Err` only when shutdown interrupted it, in
+    /// which case nothing of it may be taken as durable.
+    pub async fn flush(
+        &mut self,
+        batch: &Batch,
+        confirm: &[Uuid],
+        shutdown: &ShutdownFlag,
+    ) -> Result<FlushReport, Interrupted> {
         let started = Instant::now();
-        let (unique, in_batch) = batch.unique_events();
-        self.metrics.duplicates(DedupLayer::InBatch, in_batch);
+        self.redis.confirm(confirm).await;
+        let (unique, copies) = batch.unique_events();
         let (to_write, in_redis) = self.drop_stored_in_redis(unique).await;
         self.metrics.duplicates(DedupLayer::Redis, in_redis);
-
-        self.dead_letter(&batch.rejects).await;
-        let (outcome, written, refused) = self
-            .write(to_write, &batch.rejects, &batch.next_offsets())
-            .await;
-
-        let ids: Vec<Uuid> = written.iter().map(|e| e.event.event_id).collect();
-        self.redis.confirm(&ids).await;
-        self.record(&outcome, &written, batch.len(), started);
-        FlushReport {
+        let rejects: Vec<&RejectedMessage> = batch.rejects.iter().collect();
+        self.dead_letter(&rejects, shutdown).await?;
+        let set = WriteSet {
+            events: to_write,
+            copies,
+            refused: Vec::new(),
+            form: DeadLetterForm::Full,
+        };
+        let (outcome, set) = self.write(set, &batch.rejects, batch, shutdown).await?;
+        // Copies never promoted by a refusal are this batch's duplicates.
+        let in_batch = set.copies.len() as u64;
+        self.metrics.duplicates(DedupLayer::InBatch, in_batch);
+        self.record(&outcome, &set.events, batch.len(), started);
+        Ok(FlushReport {
             messages: batch.len(),
             inserted: outcome.inserted,
             duplicates: in_batch + in_redis + outcome.already_stored,
-            dead_lettered: batch.rejects.len() + refused,
-        }
+            dead_lettered: batch.rejects.len() + set.refused.len(),
+            stored_ids: set.events.iter().map(|e| e.event.event_id).collect(),
+        })
     }
 
     async fn drop_stored_in_redis<'a>(
@@ -84,82 +112,99 @@ impl Flusher {
         (kept, dropped)
     }
 
-    /// Produces to the dead-letter topic until every message is acknowledged.
-    async fn dead_letter(&self, rejects: &[RejectedMessage]) {
+    /// Produces to the dead-letter topic until every message is acknowledged;
+    /// a retry re-sends only the messages not acknowledged yet.
+    async fn dead_letter(
+        &self,
+        rejects: &[&RejectedMessage],
+        shutdown: &ShutdownFlag,
+    ) -> Result<(), Interrupted> {
         if rejects.is_empty() {
-            return;
+            return Ok(());
         }
-        let mut backoff = Backoff::default();
-        while let Err(error) = self.dead_letters.send_all(rejects).await {
-            self.metrics
-                .retrying(Dependency::DeadLetter, backoff.attempt(), &error);
-            backoff.wait().await;
-        }
+        let remaining = Mutex::new(rejects.to_vec());
+        retry::until_ok(Dependency::DeadLetter, &self.metrics, shutdown, || async {
+            let todo = remaining.lock().expect("lock not poisoned").clone();
+            match self.dead_letters.send_all(&todo).await {
+                Ok(()) => Ok(()),
+                Err((failed, error)) => {
+                    *remaining.lock().expect("lock not poisoned") = failed;
+                    Err(error)
+                }
+            }
+        })
+        .await?;
         self.metrics.dlq_produced.inc_by(rejects.len() as u64);
+        Ok(())
     }
 
-    /// Writes until committed. Returns the outcome, the events now in
-    /// Postgres, and how many rows were refused and dead-lettered instead.
+    /// Writes until committed. Returns the outcome and the final write set:
+    /// the events now in Postgres and the rows refused and dead-lettered.
     async fn write<'a>(
         &self,
-        mut events: Vec<&'a PendingEvent>,
+        set: WriteSet<'a>,
         rejects: &[RejectedMessage],
-        next_offsets: &[(i32, i64)],
-    ) -> (WriteOutcome, Vec<&'a PendingEvent>, usize) {
-        let mut refused: Vec<RejectedMessage> = Vec::new();
-        let mut backoff = Backoff::default();
-        loop {
+        batch: &Batch,
+        shutdown: &ShutdownFlag,
+    ) -> Result<(WriteOutcome, WriteSet<'a>), Interrupted> {
+        let set = Mutex::new(set);
+        let next_offsets = batch.next_offsets();
+        let outcome = retry::until_ok(Dependency::Postgres, &self.metrics, shutdown, || async {
+            let (events, refused, form) = {
+                let set = set.lock().expect("lock not poisoned");
+                (set.events.clone(), set.refused.clone(), set.form)
+            };
             let all_rejects: Vec<&RejectedMessage> = rejects.iter().chain(&refused).collect();
             match self
                 .store
-                .write_batch(&events, &all_rejects, next_offsets)
+                .write_batch(&events, &all_rejects, form, &next_offsets)
                 .await
             {
-                Ok(outcome) => return (outcome, events, refused.len()),
                 Err(StoreError::Rejected(error)) => {
                     tracing::warn!(
                         "Postgres refused the batch, isolating the row: {:#}",
                         anyhow::Error::new(error)
                     );
-                    match self.store.find_rejected_rows(&events).await {
-                        Ok(bad) if !bad.is_empty() => {
-                            let newly = take_refused(&mut events, bad);
-                            for refused in &newly {
-                                tracing::warn!(
-                                    partition = refused.origin.partition,
-                                    offset = refused.origin.offset,
-                                    "{}",
-                                    refused.rejection
-                                );
-                                self.metrics.rejected(RejectReason::StorageRejected);
-                            }
-                            self.dead_letter(&newly).await;
-                            refused.extend(newly);
-                            continue;
-                        }
-                        Ok(_) => {
-                            let error =
-                                anyhow::anyhow!("batch refused but no single row is; retrying");
-                            self.metrics
-                                .retrying(Dependency::Postgres, backoff.attempt(), &error);
-                        }
-                        Err(e) => self.metrics.retrying(
-                            Dependency::Postgres,
-                            backoff.attempt(),
-                            &anyhow::Error::new(e),
-                        ),
-                    }
+                    self.isolate(&set, shutdown).await
                 }
-                Err(unavailable) => {
-                    self.metrics.retrying(
-                        Dependency::Postgres,
-                        backoff.attempt(),
-                        &anyhow::Error::new(unavailable),
-                    );
-                }
+                other => other.map_err(anyhow::Error::new),
             }
-            backoff.wait().await;
+        })
+        .await?;
+        Ok((outcome, set.into_inner().expect("lock not poisoned")))
+    }
+
+    /// Finds the rows Postgres refuses on their own and moves them from the
+    /// write set to the dead letters. Always an `Err`: the batch must be
+    /// written again, now without them.
+    async fn isolate(
+        &self,
+        set: &Mutex<WriteSet<'_>>,
+        shutdown: &ShutdownFlag,
+    ) -> anyhow::Result<WriteOutcome> {
+        let events = set.lock().expect("lock not poisoned").events.clone();
+        let bad = self.store.find_rejected_rows(&events).await?;
+        if bad.is_empty() {
+            // No event row is refused on its own: a dead-letter row is.
+            set.lock().expect("lock not poisoned").form = DeadLetterForm::Plain;
+            anyhow::bail!(
+                "batch refused but no event row is; recording its dead letters in plain form"
+            );
         }
+        let newly = set.lock().expect("lock not poisoned").refuse(bad);
+        for refused in &newly {
+            tracing::warn!(
+                partition = refused.origin.partition,
+                offset = refused.origin.offset,
+                "{}",
+                refused.rejection
+            );
+        }
+        let newly_refs: Vec<&RejectedMessage> = newly.iter().collect();
+        self.dead_letter(&newly_refs, shutdown).await?;
+        let count = newly.len();
+        set.lock().expect("lock not poisoned").refused.extend(newly);
+        anyhow::bail!("{count} row(s) refused by Postgres dead-lettered; writing the rest")
     }
 
     fn record(
@@ -171,6 +216,11 @@ impl Flusher {
     ) {
         for (event_type, count) in &outcome.inserted_by_type {
             self.metrics.stored(*event_type, *count);
+        }
+        // Counted once the dead letter is durable, and only the first time:
+        // a message read again after a crash is not counted again.
+        for reason in &outcome.dead_lettered {
+            self.metrics.rejected(*reason);
         }
         self.metrics
             .duplicates(DedupLayer::Postgres, outcome.already_stored);
@@ -187,24 +237,28 @@ impl Flusher {
     }
 }
 
-/// Removes the refused rows from `events`, turning each into a dead letter.
-fn take_refused(
-    events: &mut Vec<&PendingEvent>,
-    bad: Vec<(usize, String)>,
-) -> Vec<RejectedMessage> {
-    let mut refused = Vec::with_capacity(bad.len());
-    for (index, error) in bad.into_iter().rev() {
-        let event = events.remove(index);
-        refused.push(RejectedMessage {
-            origin: event.origin,
-            key: event.key.clone(),
-            value: Some(event.value.clone()),
-            rejection: Rejection::new(
-                RejectReason::StorageRejected,
-                format!("Postgres refused the row: {error}"),
-            ),
-        });
+impl<'a> WriteSet<'a> {
+    /// Removes the refused rows (indexes into `events`), turning each into a
+    /// dead letter, and promotes the next copy of each refused id, if any.
+    fn refuse(&mut self, bad: Vec<(usize, String)>) -> Vec<RejectedMessage> {
+        let mut refused = Vec::with_capacity(bad.len());
+        for (index, error) in bad.into_iter().rev() {
+            let event = self.events.remove(index);
+            let id = event.event.event_id;
+            if let Some(at) = self.copies.iter().position(|c| c.event.event_id == id) {
+                self.events.push(self.copies.remove(at));
+            }
+            refused.push(RejectedMessage {
+                origin: event.origin,
+                key: event.key.clone(),
+                value: Some(event.value.clone()),
+                rejection: Rejection::new(
+                    RejectReason::StorageRejected,
+                    format!("Postgres refused the row: {error}"),
+                ),
+            });
+        }
+        refused.reverse();
+        refused
     }
-    refused.reverse();
-    refused
 }

@@ -2,66 +2,35 @@
 //! start-up check that the brokers answer and the topics exist.
 //!
 //! rust-rdkafka runs rebalance callbacks synchronously inside `recv()`, on the
-//! pipeline's own task, so the callbacks never race a flush: they only record
-//! what changed (for the pipeline to apply before its next message) and, on
-//! revoke, commit the durable offsets of the revoked partitions synchronously
-//! before librdkafka hands them to another member.
+//! pipeline's own task. They hand every change to the commit stage
+//! ([`Commits`], the one owner of partition state): an assignment is only
+//! recorded there (the partitions are assigned to librdkafka later, with the
+//! start offsets read from Postgres, so no seek is ever needed); a revoke
+//! commits the revoked partitions' durable offsets synchronously before
+//! librdkafka hands them to another member.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::{ClientConfig, ClientContext, Offset, Statistics, TopicPartitionList};
+use anyhow::Context as _;
 
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext, Statistics, TopicPartitionList};
+
+use crate::commit::Commits;
 use crate::config::Settings;
 use crate::metrics::{Dependency, Metrics};
 
 pub type EventConsumer = StreamConsumer<GroupContext>;
 
-/// A change of assignment, recorded by a callback for the pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupChange {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
-}
-
-/// State shared between the pipeline and the librdkafka callbacks.
+/// What the librdkafka callbacks share with the pipeline.
 pub struct GroupContext {
     topic: String,
     metrics: Metrics,
-    changes: Mutex<Vec<GroupChange>>,
-    /// Next offset per partition whose batch is durable in Postgres.
-    durable: Mutex<HashMap<i32, i64>>,
-    /// Partitions currently assigned, for readiness.
-    pub assigned: Arc<Mutex<Vec<i32>>>,
+    pub commits: Commits,
 }
 
 impl GroupContext {
-    pub fn take_changes(&self) -> Vec<GroupChange> {
-        std::mem::take(&mut *self.changes.lock().expect("lock not poisoned"))
-    }
-
-    pub fn record_durable(&self, offsets: &[(i32, i64)]) {
-        let mut durable = self.durable.lock().expect("lock not poisoned");
-        for (partition, next) in offsets {
-            let entry = durable.entry(*partition).or_insert(*next);
-            *entry = (*entry).max(*next);
-        }
-    }
-
-    /// Durable offsets for `partitions`, as a list librdkafka can commit.
-    pub fn durable_list(&self, partitions: Option<&[i32]>) -> TopicPartitionList {
-        let durable = self.durable.lock().expect("lock not poisoned");
-        let mut list = TopicPartitionList::new();
-        for (partition, next) in durable.iter() {
-            if partitions.is_none_or(|wanted| wanted.contains(partition)) {
-                let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(*next));
-            }
-        }
-        list
-    }
-
     fn partitions_of(&self, list: &TopicPartitionList) -> Vec<i32> {
         list.elements_for_topic(&self.topic)
             .iter()
@@ -88,67 +57,33 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else {
-            return;
-        };
-        let revoked = self.partitions_of(list);
-        self.metrics.rebalances.with_label_values(&["revoke"]).inc();
-        let commit = self.durable_list(Some(&revoked));
-        if commit.count() > 0 {
-            if let Err(e) = consumer.commit(&commit, rdkafka::consumer::CommitMode::Sync) {
-                // Postgres holds these offsets too; the next owner reads them there.
-                self.metrics.failed(
-                    Dependency::Kafka,
-                    &anyhow::Error::new(e).context("committing revoked partitions"),
-                );
+    /// Replaces rust-rdkafka's default, which assigns at once from Kafka's
+    /// committed offsets: here the assignment waits for Postgres' positions
+    /// (librdkafka lets the application make the assign call later).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        list: &mut TopicPartitionList,
+    ) {
+        let partitions = self.partitions_of(list);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.commits.assigned(&partitions);
             }
-        }
-        for partition in &revoked {
-            // A lag we no longer measure must not linger as a frozen value.
-            let _ = self
-                .metrics
-                .consumer_lag
-                .remove_label_values(&[&partition.to_string()]);
-        }
-        let mut durable = self.durable.lock().expect("lock not poisoned");
-        durable.retain(|p, _| !revoked.contains(p));
-        drop(durable);
-        let mut assigned = self.assigned.lock().expect("lock not poisoned");
-        assigned.retain(|p| !revoked.contains(p));
-        self.metrics.assigned_partitions.set(assigned.len() as i64);
-        drop(assigned);
-        tracing::info!(?revoked, "partitions revoked");
-        self.changes
-            .lock()
-            .expect("lock not poisoned")
-            .push(GroupChange::Revoked(revoked));
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(list) => {
-                let added = self.partitions_of(list);
-                self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                let mut assigned = self.assigned.lock().expect("lock not poisoned");
-                for partition in &added {
-                    if !assigned.contains(partition) {
-                        assigned.push(*partition);
-                    }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.commits.revoked(consumer, &partitions);
+                if let Err(e) = consumer.incremental_unassign(list) {
+                    self.metrics.failed(
+                        Dependency::Kafka,
+                        &anyhow::Error::new(e).context("unassigning revoked partitions"),
+                    );
                 }
-                self.metrics.assigned_partitions.set(assigned.len() as i64);
-                drop(assigned);
-                tracing::info!(?added, "partitions assigned");
-                self.changes
-                    .lock()
-                    .expect("lock not poisoned")
-                    .push(GroupChange::Assigned(added));
             }
-            Rebalance::Error(e) => {
+            other => {
                 self.metrics.rebalances.with_label_values(&["error"]).inc();
-                tracing::warn!("rebalance error: {e}");
+                tracing::warn!("rebalance error: {other:?}");
             }
-            Rebalance::Revoke(_) => {}
         }
     }
 
@@ -191,18 +126,21 @@ pub fn create_consumer(settings: &Settings, metrics: Metrics) -> anyhow::Result<
         .set("fetch.wait.max.ms", "100")
         .set("fetch.max.bytes", "8388608");
     for (key, value) in &settings.kafka_properties {
+        // The commit stage assigns partitions incrementally, with their start
+        // offsets: the eager protocols replace the whole assignment instead.
+        if key == "partition.assignment.strategy" && value != "cooperative-sticky" {
+            anyhow::bail!("-X partition.assignment.strategy={value} is not supported: the consumer needs cooperative-sticky (--kafka-property / EVENTPULSE_KAFKA_PROPERTIES)");
+        }
         config.set(key, value);
     }
     let context = GroupContext {
         topic: settings.topic.clone(),
+        commits: Commits::new(&settings.topic, metrics.clone()),
         metrics,
-        changes: Mutex::default(),
-        durable: Mutex::default(),
-        assigned: Arc::default(),
     };
-    config.create_with_context(context).map_err(|e| {
-        anyhow::anyhow!("creating the Kafka consumer (check -X / EVENTPULSE_KAFKA_PROPERTIES): {e}")
-    })
+    config
+        .create_with_context(context)
+        .context("creating the Kafka consumer (check -X / EVENTPULSE_KAFKA_PROPERTIES)")
 }
 
 /// Fails with one line naming the address or topic if the brokers do not
@@ -215,9 +153,9 @@ pub async fn check_topics(consumer: &EventConsumer, settings: &Settings) -> anyh
         let metadata = tokio::task::block_in_place(|| {
             consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
         })
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach Kafka at {} (--brokers / EVENTPULSE_BROKERS): {e}",
+        .with_context(|| {
+            format!(
+                "cannot reach Kafka at {} (--brokers / EVENTPULSE_BROKERS)",
                 settings.brokers
             )
         })?;

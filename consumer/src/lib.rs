@@ -2,30 +2,36 @@
 //! every valid event stored exactly once, every invalid one dead-lettered.
 //!
 //! The pipeline, one module per stage:
-//! - [`kafka`]: the group consumer and its rebalance callbacks.
-//! - [`partitions`]: partition ownership and resumption from the offsets
-//!   stored in Postgres (the source of truth, written with the rows).
-//! - validation lives in the shared `eventpulse-events` crate.
-//! - [`batch`]: messages gathered until a size or linger limit.
+//! - [`receive`]: a Kafka message in, admitted by the commit stage and
+//!   validated (by the shared `eventpulse-events` crate) against its own Kafka
+//!   timestamp, a batch entry out.
+//! - [`batch`]: messages gathered until a count, byte or linger limit.
 //! - [`flush`]: makes a batch durable, in order: in-batch dedup, Redis claim
-//!   ([`dedup`]), dead letters ([`dlq`]), one Postgres transaction ([`store`]),
-//!   Redis confirmation. Transient failures retry with [`retry`] backoff.
-//! - [`pipeline`]: the loop tying these together, then the Kafka commit.
+//!   ([`dedup`]), dead letters ([`dlq`]), one Postgres transaction ([`store`]).
+//!   Every retry goes through [`retry::until_ok`], which shutdown always ends.
+//! - [`commit`]: the one owner of partition state ([`partitions`], a pure
+//!   state machine; [`position`], offsets within epochs): ownership from the
+//!   rebalance callbacks ([`kafka`]), where each new partition starts
+//!   ([`resume`]), every Kafka commit, and which Redis marks may be confirmed.
+//! - [`pipeline`]: the loop tying these together.
 //!
 //! Around it: [`config`] (flags > env > file > defaults), [`metrics`] (every
 //! Prometheus series), [`http`] (`/metrics`, `/healthz`, `/readyz`),
+//! [`preflight`] (start-up warnings: a Redis too old for the claim, Postgres not durable),
 //! [`shutdown`], and [`app`], which wires everything up. `main.rs` only parses
 //! the command line and calls [`app::Application`]. The plumbing shared with
 //! the API (settings checks, URL redaction, the shutdown signal, logging,
 //! Prometheus rendering, exit statuses) is in `eventpulse-service`.
 //!
 //! Why it cannot lose or duplicate: a batch's rows, its dead-letter records
-//! and its next offsets commit in one Postgres transaction; Kafka is committed
-//! only afterwards; the `events` primary key turns any replay into a no-op;
-//! and Redis only ever says "stored" for rows already committed.
+//! and its next positions commit in one Postgres transaction; Kafka is
+//! committed only afterwards, and Redis told "stored" only after Kafka; the
+//! `events` primary key turns any replay into a no-op; and a partition whose
+//! offsets disagree with Postgres is re-read, never skipped.
 
 pub mod app;
 pub mod batch;
+pub mod commit;
 pub mod config;
 pub mod dedup;
 pub mod dlq;
@@ -35,6 +41,10 @@ pub mod kafka;
 pub mod metrics;
 pub mod partitions;
 pub mod pipeline;
+pub mod position;
+pub mod preflight;
+pub mod receive;
+pub mod resume;
 pub mod retry;
 pub mod shutdown;
 pub mod store;

@@ -69,6 +69,8 @@ pub struct Metrics {
     pub rebalances: IntCounterVec,
     pub assigned_partitions: IntGauge,
     pub last_store_timestamp: IntGauge,
+    partition_anomalies: IntCounterVec,
+    pub buffered_bytes: IntGauge,
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
@@ -81,7 +83,7 @@ impl Metrics {
         let seconds = exponential_buckets(0.001, 2.0, 16).expect("valid buckets");
         let metrics = Self {
             messages_consumed: register(&r, IntCounter::new("eventpulse_messages_consumed_total", "Kafka messages received")),
-            messages_skipped: register(&r, counter_vec("eventpulse_messages_skipped_total", "Messages not processed: already covered by the offset stored in Postgres, or from a partition no longer assigned", &["reason"])),
+            messages_skipped: register(&r, counter_vec("eventpulse_messages_skipped_total", "Messages not processed: from a partition no longer (or not yet) assigned", &["reason"])),
             events_stored: register(&r, counter_vec("eventpulse_events_stored_total", "Events inserted into Postgres", &["event_type"])),
             rejected: register(&r, counter_vec("eventpulse_messages_rejected_total", "Messages that were not valid events, by reason", &["reason"])),
             duplicates: register(&r, counter_vec("eventpulse_duplicates_total", "Duplicate events dropped, by the layer that caught them", &["layer"])),
@@ -97,6 +99,8 @@ impl Metrics {
             rebalances: register(&r, counter_vec("eventpulse_rebalances_total", "Consumer group rebalance callbacks", &["kind"])),
             assigned_partitions: register(&r, IntGauge::new("eventpulse_assigned_partitions", "Partitions currently assigned to this consumer")),
             last_store_timestamp: register(&r, IntGauge::new("eventpulse_last_store_timestamp_seconds", "Unix time of the last batch committed to Postgres")),
+            partition_anomalies: register(&r, counter_vec("eventpulse_partition_anomalies_total", "Partitions whose stored position disagreed with Kafka: offsets reused (topic recreated, log truncated, offset reset) or Postgres behind Kafka (lost commits)", &["kind"])),
+            buffered_bytes: register(&r, IntGauge::new("eventpulse_buffered_bytes", "Bytes of messages held by the consumer (the batch filling and the one being flushed)")),
             registry: r,
         };
         metrics.preregister_labels();
@@ -120,7 +124,11 @@ impl Metrics {
         preregister(&self.retries, dependencies);
         preregister(&self.errors, dependencies);
         preregister(&self.rebalances, ["assign", "revoke", "error"]);
-        preregister(&self.messages_skipped, ["already_stored", "unassigned"]);
+        preregister(&self.messages_skipped, ["unassigned"]);
+        preregister(
+            &self.partition_anomalies,
+            ["offsets_reused", "offsets_rewound", "postgres_behind_kafka"],
+        );
     }
 
     pub fn stored(&self, event_type: EventType, count: u64) {
@@ -140,6 +148,13 @@ impl Metrics {
                 .with_label_values(&[layer.label()])
                 .inc_by(count);
         }
+    }
+
+    /// A partition whose offsets cannot be trusted as they are: logged as an
+    /// error (it means data upstream or in Postgres changed under us) and counted.
+    pub fn partition_anomaly(&self, kind: &'static str, message: std::fmt::Arguments<'_>) {
+        tracing::error!(kind, "{message}");
+        self.partition_anomalies.with_label_values(&[kind]).inc();
     }
 
     /// A failed operation that will be retried: logged with its whole cause chain.

@@ -1,45 +1,53 @@
-//! The consume loop: receive -> admit (partition ownership, stored offsets)
-//! -> validate -> batch -> flush on size or linger -> commit to Kafka.
+//! The consume loop: receive -> validate -> batch -> flush (dedup, dead
+//! letters, store) on size, bytes or linger -> commit.
 //!
 //! One task owns the loop. While one batch is being made durable, the next
 //! fills: the flush runs as a future the loop polls alongside `recv()`, and
 //! owns the [`Flusher`] until it hands it back, so at most one flush is ever
-//! in flight and each partition's offsets are written in order. Receiving
-//! pauses when the next batch is full, which bounds memory to two batches
-//! plus librdkafka's prefetch, however long Postgres is down.
+//! in flight and each partition's offsets are written in order. Memory is
+//! bounded in bytes: a batch closes at half the buffer budget, and receiving
+//! pauses while the next batch is full, whatever the message sizes and however
+//! long Postgres is down (librdkafka's own prefetch is capped separately).
 //!
-//! Rebalance callbacks run inside `recv()` on this task: their changes are
-//! applied between messages. Unflushed messages of revoked partitions are
-//! dropped; a batch already in flight completes (its rows are idempotent and
-//! its offsets only move forward), but its offsets are committed to Kafka only
-//! for partitions still assigned. On shutdown the loop stops fetching, lets the
-//! in-flight flush and a last one finish within the shutdown timeout, and
-//! commits synchronously.
+//! Rebalance callbacks run inside `recv()` and queue their changes in the
+//! commit stage; whatever branch of the loop wakes up, those changes are
+//! applied first, before a flush starts or its result is committed. Newly
+//! assigned partitions start only once their position is known
+//! ([`resume`](crate::resume)), read while the loop keeps running. On
+//! shutdown the loop stops fetching, lets the flush in flight and a last one
+//! finish within the shutdown timeout, and commits synchronously.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use eventpulse_events::{validate, Limits};
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::Offset;
+use eventpulse_events::Limits;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaResult;
+use rdkafka::message::BorrowedMessage;
 use tokio::time::Instant;
+use uuid::Uuid;
 
-use crate::batch::{Batch, Origin, PendingEvent, RejectedMessage};
+use anyhow::Context as _;
+
+use crate::batch::Batch;
+use crate::commit::{Commits, GroupChange};
 use crate::flush::{FlushReport, Flusher};
-use crate::kafka::{EventConsumer, GroupChange};
+use crate::kafka::EventConsumer;
 use crate::metrics::{Dependency, Metrics};
-use crate::partitions::{Admission, Partitions};
-use crate::retry::Backoff;
+use crate::position::{Generation, PartitionOffset};
+use crate::receive::{receive, Entry};
+use crate::resume::{self, Resolved};
+use crate::retry::Interrupted;
 use crate::shutdown::ShutdownFlag;
 use crate::store::Store;
 
 pub struct PipelineSettings {
     pub topic: String,
     pub batch_size: usize,
+    /// Most bytes of messages held, the filling and the flushing batch together.
+    pub buffer_bytes: usize,
     pub linger: Duration,
     pub limits: Limits,
     pub shutdown_timeout: Duration,
@@ -52,13 +60,29 @@ pub struct Pipeline {
     pub metrics: Metrics,
 }
 
-/// A flush in flight; it returns the flusher and the batch it made durable.
-type Flushing = Pin<Box<dyn Future<Output = Flushed> + Send>>;
+type Flushing = Pin<Box<dyn Future<Output = (Flusher, Result<FlushReport, Interrupted>)> + Send>>;
+type Resolving = Pin<Box<dyn Future<Output = Result<Resolved, Interrupted>> + Send>>;
 
-struct Flushed {
-    flusher: Flusher,
-    batch: Batch,
-    report: FlushReport,
+/// A batch being made durable, and what it will let the commit stage advance.
+struct InFlight {
+    future: Flushing,
+    progress: Vec<(Generation, PartitionOffset)>,
+    bytes: usize,
+}
+
+enum FlushStage {
+    Idle(Box<Flusher>),
+    Busy(InFlight),
+}
+
+/// What woke the loop up.
+enum Step<'m> {
+    Stop,
+    GroupChanged,
+    Flushed(Box<Flusher>, Result<FlushReport, Interrupted>),
+    Resolved(Result<Resolved, Interrupted>),
+    Linger,
+    Received(KafkaResult<BorrowedMessage<'m>>),
 }
 
 struct Running {
@@ -66,45 +90,73 @@ struct Running {
     store: Store,
     settings: PipelineSettings,
     metrics: Metrics,
-    partitions: Partitions,
+    shutdown: ShutdownFlag,
     batch: Batch,
     deadline: Option<Instant>,
-    idle: Option<Flusher>,
-    flushing: Option<Flushing>,
+    /// `None` only while a flush is being handed its flusher.
+    flush: Option<FlushStage>,
+    /// Partitions waiting for their position to be read, and the read under way.
+    waiting: Vec<(i32, Generation)>,
+    resolving: Option<Resolving>,
+    /// A new database identity for Redis marks, applied when the flusher is idle.
+    new_instance: Option<Uuid>,
 }
 
 impl Pipeline {
     pub async fn run(self, shutdown: ShutdownFlag) -> anyhow::Result<()> {
+        let topic = self.settings.topic.clone();
         self.consumer
-            .subscribe(&[&self.settings.topic])
-            .map_err(|e| anyhow::anyhow!("subscribing to {}: {e}", self.settings.topic))?;
+            .subscribe(&[&topic])
+            .with_context(|| format!("subscribing to {topic}"))?;
         let mut running = Running {
             store: self.flusher.store.clone(),
             consumer: self.consumer,
             settings: self.settings,
             metrics: self.metrics,
-            partitions: Partitions::default(),
+            shutdown,
             batch: Batch::default(),
             deadline: None,
-            idle: Some(self.flusher),
-            flushing: None,
+            flush: Some(FlushStage::Idle(Box::new(self.flusher))),
+            waiting: Vec::new(),
+            resolving: None,
+            new_instance: None,
         };
-        running.consume(&shutdown).await;
+        running.consume().await;
         running.finish().await;
         Ok(())
     }
 }
 
-/// Completes when the flush in flight does; never, if there is none.
-async fn flush_done(flushing: &mut Option<Flushing>) -> Flushed {
-    match flushing.as_mut() {
-        Some(flush) => flush.await,
+/// Completes when `future` does; never, if there is none.
+async fn when_some<T>(future: Option<&mut Pin<Box<dyn Future<Output = T> + Send>>>) -> T {
+    match future {
+        Some(future) => future.await,
         None => std::future::pending().await,
     }
 }
 
 impl Running {
-    async fn consume(&mut self, shutdown: &ShutdownFlag) {
+    fn commits(&self) -> &Commits {
+        &self.consumer.context().commits
+    }
+
+    fn is_idle(&self) -> bool {
+        matches!(self.flush, Some(FlushStage::Idle(_)))
+    }
+
+    fn in_flight_bytes(&self) -> usize {
+        match &self.flush {
+            Some(FlushStage::Busy(in_flight)) => in_flight.bytes,
+            _ => 0,
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.batch.len() < self.settings.batch_size
+            && self.batch.bytes() < self.settings.buffer_bytes / 2
+    }
+
+    async fn consume(&mut self) {
         loop {
             let consumer = Arc::clone(&self.consumer);
             let deadline = self.deadline;
@@ -114,62 +166,160 @@ impl Running {
                     None => std::future::pending().await,
                 }
             };
-            let room = self.batch.len() < self.settings.batch_size;
-            let idle = self.idle.is_some();
-            tokio::select! {
+            let (idle, room) = (self.is_idle(), self.has_room());
+            let flushing = match &mut self.flush {
+                Some(FlushStage::Busy(in_flight)) => Some(&mut in_flight.future),
+                _ => None,
+            };
+            let step = tokio::select! {
                 biased;
-                _ = shutdown.requested() => return,
-                flushed = flush_done(&mut self.flushing) => self.flushed(flushed),
-                _ = linger, if idle => self.start_flush(),
-                received = consumer.recv(), if room => {
-                    self.apply_group_changes();
-                    match received {
-                        Ok(message) => self.accept(&message).await,
-                        Err(e) => self.metrics.failed(Dependency::Kafka, &anyhow::Error::new(e).context("receiving from Kafka")),
+                _ = self.shutdown.requested() => Step::Stop,
+                _ = consumer.context().commits.changed() => Step::GroupChanged,
+                (flusher, report) = when_some(flushing) => Step::Flushed(Box::new(flusher), report),
+                resolved = when_some(self.resolving.as_mut()) => Step::Resolved(resolved),
+                _ = linger, if idle => Step::Linger,
+                received = consumer.recv(), if room => Step::Received(received),
+            };
+            // Whatever woke us, the group's changes come first.
+            self.apply_group_changes();
+            match step {
+                Step::Stop => return,
+                Step::GroupChanged => {}
+                Step::Flushed(flusher, report) => self.flushed(flusher, report),
+                Step::Resolved(Ok(resolved)) => self.start_partitions(resolved),
+                Step::Resolved(Err(Interrupted)) => return,
+                Step::Linger => self.start_flush(),
+                Step::Received(Ok(message)) => self.accept(&message),
+                Step::Received(Err(e)) => self.metrics.failed(
+                    Dependency::Kafka,
+                    &anyhow::Error::new(e).context("receiving from Kafka"),
+                ),
+            }
+            self.after_step();
+        }
+    }
+
+    fn accept(&mut self, message: &BorrowedMessage<'_>) {
+        let commits = &self.consumer.context().commits;
+        let Some((entry, stamp)) = receive(message, commits, &self.settings.limits, &self.metrics)
+        else {
+            return;
+        };
+        match entry {
+            Entry::Event(event) => self.batch.push_event(event, stamp),
+            Entry::Reject(reject) => self.batch.push_reject(reject, stamp),
+        }
+    }
+
+    fn after_step(&mut self) {
+        if self.batch.is_empty() {
+            self.deadline = None;
+        } else if !self.has_room() {
+            self.start_flush();
+        } else if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.settings.linger);
+        }
+        if self.resolving.is_none() && !self.waiting.is_empty() {
+            self.resolve_waiting();
+        }
+        let buffered = self.batch.bytes() + self.in_flight_bytes();
+        self.metrics.buffered_bytes.set(buffered as i64);
+    }
+
+    fn apply_group_changes(&mut self) {
+        for change in self.commits().take_changes() {
+            match change {
+                GroupChange::Assigned(partitions) => self.waiting.extend(partitions),
+                GroupChange::Revoked(partitions) => {
+                    self.waiting.retain(|(p, _)| !partitions.contains(p));
+                    let dropped = self.batch.drop_partitions(&partitions);
+                    if dropped > 0 {
+                        tracing::info!(dropped, "dropped unflushed messages of revoked partitions; their new owner re-reads them");
                     }
-                    self.after_receive();
                 }
             }
         }
     }
 
-    fn after_receive(&mut self) {
-        if self.batch.is_empty() {
-            self.deadline = None;
-        } else if self.batch.len() >= self.settings.batch_size {
-            self.start_flush();
-        } else if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.settings.linger);
+    /// Reads where the waiting partitions start, while the loop runs on.
+    fn resolve_waiting(&mut self) {
+        let partitions = std::mem::take(&mut self.waiting);
+        self.resolving = Some(Box::pin(resume::resolve(
+            partitions,
+            self.store.clone(),
+            Arc::clone(&self.consumer),
+            self.settings.topic.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        )));
+    }
+
+    fn start_partitions(&mut self, resolved: Resolved) {
+        self.resolving = None;
+        if let Some(instance) = resolved.new_instance {
+            self.new_instance = Some(instance);
+            self.apply_new_instance();
+        }
+        if let Err(e) = self
+            .commits()
+            .start(self.consumer.as_ref(), &resolved.starts)
+        {
+            self.metrics.failed(
+                Dependency::Kafka,
+                &anyhow::Error::new(e).context("assigning partitions"),
+            );
+            let retry = resolved
+                .starts
+                .iter()
+                .filter(|s| self.commits().is_starting(s.partition, s.generation));
+            let retry: Vec<_> = retry.map(|s| (s.partition, s.generation)).collect();
+            self.waiting.extend(retry);
+        }
+    }
+
+    fn apply_new_instance(&mut self) {
+        if let (Some(instance), Some(FlushStage::Idle(flusher))) =
+            (self.new_instance, &mut self.flush)
+        {
+            flusher.redis.set_instance(instance);
+            self.new_instance = None;
         }
     }
 
     /// Starts making the current batch durable, if no flush is in flight.
     fn start_flush(&mut self) {
-        if self.batch.is_empty() {
-            self.deadline = None;
+        self.apply_new_instance();
+        if self.batch.is_empty() || !self.is_idle() {
             return;
         }
-        let Some(mut flusher) = self.idle.take() else {
-            return;
+        let Some(FlushStage::Idle(mut flusher)) = self.flush.take() else {
+            unreachable!("checked idle above");
         };
         let batch = std::mem::take(&mut self.batch);
         self.deadline = None;
-        self.flushing = Some(Box::pin(async move {
-            let report = flusher.flush(&batch).await;
-            Flushed {
-                flusher,
-                batch,
-                report,
-            }
+        let confirm = self.commits().take_confirmable();
+        let shutdown = self.shutdown.clone();
+        let (progress, bytes) = (batch.progress(), batch.bytes());
+        let future = Box::pin(async move {
+            let report = flusher.flush(&batch, &confirm, &shutdown).await;
+            (*flusher, report)
+        });
+        self.flush = Some(FlushStage::Busy(InFlight {
+            future,
+            progress,
+            bytes,
         }));
     }
 
-    /// A batch is durable: commit its offsets to Kafka, then flush the next
-    /// batch at once if it is already due.
-    fn flushed(&mut self, flushed: Flushed) {
-        self.flushing = None;
-        self.idle = Some(flushed.flusher);
-        let report = flushed.report;
+    /// A flush ended: if the batch is durable, commit its offsets.
+    fn flushed(&mut self, flusher: Box<Flusher>, report: Result<FlushReport, Interrupted>) {
+        let Some(FlushStage::Busy(in_flight)) = self.flush.replace(FlushStage::Idle(flusher))
+        else {
+            unreachable!("a flush ended while none was in flight");
+        };
+        let Ok(report) = report else {
+            return; // shutdown: nothing of it is taken as durable
+        };
         tracing::debug!(
             messages = report.messages,
             inserted = report.inserted,
@@ -177,25 +327,14 @@ impl Running {
             dead_lettered = report.dead_lettered,
             "batch committed"
         );
-        let offsets: Vec<(i32, i64)> = flushed
-            .batch
-            .next_offsets()
-            .into_iter()
-            .filter(|(p, _)| self.partitions.is_assigned(*p))
-            .collect();
-        let context = self.consumer.context();
-        context.record_durable(&offsets);
-        let list = context.durable_list(Some(&offsets.iter().map(|(p, _)| *p).collect::<Vec<_>>()));
-        if list.count() > 0 {
-            if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
-                self.metrics.failed(
-                    Dependency::Kafka,
-                    &anyhow::Error::new(e).context("committing offsets to Kafka"),
-                );
-            }
-        }
+        let commits = &self.consumer.context().commits;
+        commits.flushed(
+            self.consumer.as_ref(),
+            &in_flight.progress,
+            report.stored_ids,
+        );
         let due = self.deadline.is_some_and(|at| at <= Instant::now());
-        if due || self.batch.len() >= self.settings.batch_size {
+        if due || !self.has_room() {
             self.start_flush();
         }
     }
@@ -205,133 +344,40 @@ impl Running {
     async fn finish(mut self) {
         let grace = tokio::time::sleep(self.settings.shutdown_timeout);
         tokio::pin!(grace);
+        self.resolving = None;
         self.apply_group_changes();
         loop {
-            if self.flushing.is_none() {
+            if self.is_idle() {
                 if self.batch.is_empty() {
                     break;
                 }
                 self.start_flush();
             }
-            tokio::select! {
-                flushed = flush_done(&mut self.flushing) => self.flushed(flushed),
-                _ = &mut grace => {
-                    tracing::warn!(unflushed = self.batch.len(), "shutdown timeout reached before every batch was durable; they will be re-read");
-                    break;
-                }
-            }
-        }
-        let durable = self.consumer.context().durable_list(None);
-        if durable.count() > 0 {
-            if let Err(e) = self.consumer.commit(&durable, CommitMode::Sync) {
-                self.metrics.failed(
-                    Dependency::Kafka,
-                    &anyhow::Error::new(e).context("final Kafka commit"),
+            let Some(FlushStage::Busy(in_flight)) = &mut self.flush else {
+                break;
+            };
+            let done = tokio::select! {
+                done = &mut in_flight.future => Some(done),
+                _ = &mut grace => None,
+            };
+            let Some((flusher, report)) = done else {
+                tracing::warn!(
+                    unflushed = self.batch.len(),
+                    "shutdown timeout reached before every batch was durable; they will be re-read"
                 );
-            }
+                break;
+            };
+            self.flushed(Box::new(flusher), report);
+        }
+        let confirm = self.commits().finish(self.consumer.as_ref());
+        if let Some(FlushStage::Idle(flusher)) = &mut self.flush {
+            let _ = tokio::time::timeout_at(
+                Instant::now() + Duration::from_secs(1),
+                flusher.redis.confirm(&confirm),
+            )
+            .await;
         }
         self.consumer.unsubscribe();
         tracing::info!("consumer stopped");
-    }
-
-    fn apply_group_changes(&mut self) {
-        for change in self.consumer.context().take_changes() {
-            match change {
-                GroupChange::Assigned(partitions) => self.partitions.assign(&partitions),
-                GroupChange::Revoked(partitions) => {
-                    let dropped = self.batch.drop_partitions(&partitions);
-                    if dropped > 0 {
-                        tracing::info!(dropped, "dropped unflushed messages of revoked partitions; their new owner re-reads them");
-                    }
-                    self.partitions.revoke(&partitions);
-                }
-            }
-        }
-    }
-
-    async fn accept(&mut self, message: &BorrowedMessage<'_>) {
-        self.metrics.messages_consumed.inc();
-        let origin = Origin {
-            partition: message.partition(),
-            offset: message.offset(),
-        };
-        loop {
-            match self.partitions.admit(origin.partition, origin.offset) {
-                Admission::Process => break,
-                Admission::Resolve => self.resolve_stored_offsets().await,
-                Admission::SkipAlreadyStored => return self.skip("already_stored"),
-                Admission::SkipUnassigned => return self.skip("unassigned"),
-                Admission::SeekTo(offset) => return self.seek(origin.partition, offset),
-            }
-        }
-        let value = message.payload().unwrap_or_default();
-        let key = message.key().map(<[u8]>::to_vec);
-        match validate(value, &self.settings.limits, Utc::now()) {
-            Ok(event) => self.batch.push_event(PendingEvent {
-                event: event.into(),
-                origin,
-                key,
-                value: value.to_vec(),
-            }),
-            Err(rejection) => {
-                tracing::debug!(partition = origin.partition, offset = origin.offset, reason = %rejection.reason, "rejected: {}", rejection.detail);
-                self.metrics.rejected(rejection.reason);
-                let value = message.payload().map(<[u8]>::to_vec);
-                self.batch.push_reject(RejectedMessage {
-                    origin,
-                    key,
-                    value,
-                    rejection,
-                });
-            }
-        }
-    }
-
-    fn skip(&self, reason: &str) {
-        self.metrics
-            .messages_skipped
-            .with_label_values(&[reason])
-            .inc();
-    }
-
-    fn seek(&self, partition: i32, offset: i64) {
-        tracing::warn!(
-            partition,
-            offset,
-            "Kafka's position is past the offset stored in Postgres; seeking back"
-        );
-        let topic = &self.settings.topic;
-        let sought = tokio::task::block_in_place(|| {
-            self.consumer.seek(
-                topic,
-                partition,
-                Offset::Offset(offset),
-                Duration::from_secs(10),
-            )
-        });
-        if let Err(e) = sought {
-            self.metrics.failed(
-                Dependency::Kafka,
-                &anyhow::Error::new(e).context("seeking to the stored offset"),
-            );
-        }
-    }
-
-    /// Loads the Postgres offsets of newly assigned partitions, retrying
-    /// while Postgres is unavailable (processing them without it could skip).
-    async fn resolve_stored_offsets(&mut self) {
-        let wanted = self.partitions.unresolved();
-        let mut backoff = Backoff::default();
-        loop {
-            match self.store.stored_offsets(&wanted).await {
-                Ok(stored) => return self.partitions.resolve(&wanted, &stored),
-                Err(e) => self.metrics.retrying(
-                    Dependency::Postgres,
-                    backoff.attempt(),
-                    &anyhow::Error::new(e),
-                ),
-            }
-            backoff.wait().await;
-        }
     }
 }

@@ -7,7 +7,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use eventpulse_events::EventType;
+use anyhow::Context as _;
+
+use eventpulse_events::{EventType, RejectReason};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use crate::batch::{PendingEvent, RejectedMessage};
 use crate::config::redact_url;
+use crate::position::{PartitionOffset, Position};
 
 /// What went wrong with a write, classified by what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -23,18 +26,22 @@ pub enum StoreError {
     /// whole batch later; nothing was written.
     #[error("Postgres is unavailable")]
     Unavailable(#[source] sqlx::Error),
-    /// A data error (SQLSTATE class 22 or 23) caused by some row: retrying
-    /// the same rows cannot succeed, so the culprit must be isolated.
+    /// A data error (SQLSTATE class 22 or 23) or a program limit hit by a
+    /// row (class 54: a value too large for an index, a jsonb too big):
+    /// retrying the same rows cannot succeed, so the culprit must be isolated.
     #[error("Postgres rejected the data")]
     Rejected(#[source] sqlx::Error),
 }
+
+/// SQLSTATE classes caused by the data of a row rather than by the server.
+const ROW_CAUSED_CLASSES: [&str; 3] = ["22", "23", "54"];
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let row_caused = match &error {
             sqlx::Error::Database(db) => db
                 .code()
-                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+                .is_some_and(|code| ROW_CAUSED_CLASSES.iter().any(|c| code.starts_with(c))),
             _ => false,
         };
         if row_caused {
@@ -51,6 +58,17 @@ pub struct WriteOutcome {
     pub inserted_by_type: Vec<(EventType, u64)>,
     pub inserted: u64,
     pub already_stored: u64,
+    /// The reason of each dead letter recorded for the first time.
+    pub dead_lettered: Vec<RejectReason>,
+}
+
+/// How dead letters are recorded. `Plain` (the detail escaped to ASCII, no
+/// message bytes) is the fallback for a dead-letter row Postgres refuses, so
+/// that even then every message gets its one fate instead of a retry loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterForm {
+    Full,
+    Plain,
 }
 
 #[derive(Clone)]
@@ -63,29 +81,29 @@ pub struct Store {
 /// Opens the pool and checks the server answers; the error names the
 /// (password-free) address and the setting.
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
-    let unavailable = |e: sqlx::Error| {
-        anyhow::anyhow!(
-            "cannot connect to Postgres at {} (--database-url / EVENTPULSE_DATABASE_URL): {e}",
+    let unavailable = || {
+        format!(
+            "cannot connect to Postgres at {} (--database-url / EVENTPULSE_DATABASE_URL)",
             redact_url(url)
         )
     };
     // Named, so operators can tell the consumer's sessions apart in pg_stat_activity.
     let options = PgConnectOptions::from_str(url)
-        .map_err(unavailable)?
+        .with_context(unavailable)?
         .application_name("eventpulse-consumer");
     PgPoolOptions::new()
         .max_connections(pool_size)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .map_err(unavailable)
+        .with_context(unavailable)
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::migrate!("./migrations")
         .run(pool)
         .await
-        .map_err(|e| anyhow::anyhow!("applying database migrations: {e}"))
+        .context("applying database migrations")
 }
 
 impl Store {
@@ -110,16 +128,46 @@ impl Store {
         )
     }
 
-    /// The next offset to process for each of `partitions` that has one.
-    pub async fn stored_offsets(&self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT partition, next_offset FROM consumer_offsets \
+    /// The stored position of each of `partitions` that has one.
+    pub async fn stored_offsets(
+        &self,
+        partitions: &[i32],
+    ) -> Result<Vec<PartitionOffset>, StoreError> {
+        let rows: Vec<(i32, i32, i64)> = sqlx::query_as(
+            "SELECT partition, epoch, next_offset FROM consumer_offsets \
              WHERE group_id = $1 AND topic = $2 AND partition = ANY($3)",
         )
         .bind(&self.group_id)
         .bind(&self.topic)
         .bind(partitions)
         .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(partition, epoch, offset)| PartitionOffset {
+                partition,
+                position: Position { epoch, offset },
+            })
+            .collect())
+    }
+
+    /// Moves a partition to a new epoch (its offsets are being reused). Like
+    /// every offset write it only moves forward, so a zombie cannot undo it.
+    pub async fn start_epoch(&self, start: PartitionOffset) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.advance_offsets(&mut tx, &[start]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives the database a new random identity, so every Redis mark written
+    /// under the old one is ignored from now on (Postgres lost commits that
+    /// those marks vouch for). Returns the new identity.
+    pub async fn rotate_instance_id(&self) -> Result<Uuid, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE eventpulse_instance SET instance_id = gen_random_uuid() RETURNING instance_id",
+        )
+        .fetch_one(&self.pool)
         .await?)
     }
 
@@ -128,14 +176,20 @@ impl Store {
         &self,
         events: &[&PendingEvent],
         rejects: &[&RejectedMessage],
-        next_offsets: &[(i32, i64)],
+        form: DeadLetterForm,
+        next_offsets: &[PartitionOffset],
     ) -> Result<WriteOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted_types = insert_events(&mut tx, events).await?;
-        self.insert_dead_letters(&mut tx, rejects).await?;
+        let dead_lettered = self.insert_dead_letters(&mut tx, rejects, form).await?;
         self.advance_offsets(&mut tx, next_offsets).await?;
         tx.commit().await?;
-        Ok(outcome(events.len(), inserted_types))
+        let mut outcome = outcome(events.len(), inserted_types);
+        outcome.dead_lettered = dead_lettered
+            .iter()
+            .filter_map(|code| RejectReason::ALL.into_iter().find(|r| r.code() == code))
+            .collect();
+        Ok(outcome)
     }
 
     /// Finds the rows Postgres refuses on their own, by bisecting inside a
@@ -180,54 +234,78 @@ impl Store {
         Ok(rejected)
     }
 
+    /// Returns the reason of each row inserted (a replay inserts none).
     async fn insert_dead_letters(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         rejects: &[&RejectedMessage],
-    ) -> Result<(), StoreError> {
+        form: DeadLetterForm,
+    ) -> Result<Vec<String>, StoreError> {
         if rejects.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let partitions: Vec<i32> = rejects.iter().map(|r| r.origin.partition).collect();
+        let epochs: Vec<i32> = rejects.iter().map(|r| r.origin.epoch).collect();
         let offsets: Vec<i64> = rejects.iter().map(|r| r.origin.offset).collect();
         let reasons: Vec<&str> = rejects.iter().map(|r| r.rejection.reason.code()).collect();
-        let details: Vec<&str> = rejects
+        let plain = form == DeadLetterForm::Plain;
+        let details: Vec<String> = rejects
             .iter()
-            .map(|r| r.rejection.detail.as_str())
+            .map(|r| match form {
+                DeadLetterForm::Full => r.rejection.detail.clone(),
+                DeadLetterForm::Plain => r.rejection.detail.escape_default().to_string(),
+            })
             .collect();
-        sqlx::query(
-            "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, detail) \
-             SELECT $1, * FROM UNNEST($2::int4[], $3::int8[], $4::text[], $5::text[]) \
-             ON CONFLICT DO NOTHING",
+        let keys: Vec<Option<&[u8]>> = rejects
+            .iter()
+            .map(|r| r.key.as_deref().filter(|_| !plain))
+            .collect();
+        let values: Vec<Option<&[u8]>> = rejects
+            .iter()
+            .map(|r| r.value.as_deref().filter(|_| !plain))
+            .collect();
+        let rows: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO dead_letters \
+               (topic, kafka_partition, epoch, kafka_offset, reason, detail, message_key, message_value) \
+             SELECT $1, * FROM UNNEST($2::int4[], $3::int4[], $4::int8[], $5::text[], $6::text[], $7::bytea[], $8::bytea[]) \
+             ON CONFLICT DO NOTHING RETURNING reason",
         )
         .bind(&self.topic)
         .bind(partitions)
+        .bind(epochs)
         .bind(offsets)
         .bind(reasons)
         .bind(details)
-        .execute(&mut **tx)
+        .bind(keys)
+        .bind(values)
+        .fetch_all(&mut **tx)
         .await?;
-        Ok(())
+        Ok(rows)
     }
 
-    /// Offsets only move forward: a consumer that lost its partitions while
-    /// stalled (a zombie) may still commit, and must not move one back.
+    /// Positions only move forward, by (epoch, offset): a consumer that lost
+    /// its partitions while stalled (a zombie) may still commit, and must not
+    /// move one back.
     async fn advance_offsets(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        next_offsets: &[(i32, i64)],
+        next_offsets: &[PartitionOffset],
     ) -> Result<(), StoreError> {
-        let (partitions, offsets): (Vec<i32>, Vec<i64>) = next_offsets.iter().copied().unzip();
+        let partitions: Vec<i32> = next_offsets.iter().map(|o| o.partition).collect();
+        let epochs: Vec<i32> = next_offsets.iter().map(|o| o.position.epoch).collect();
+        let offsets: Vec<i64> = next_offsets.iter().map(|o| o.position.offset).collect();
         sqlx::query(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) \
-             SELECT $1, $2, * FROM UNNEST($3::int4[], $4::int8[]) \
+            "INSERT INTO consumer_offsets (group_id, topic, partition, epoch, next_offset) \
+             SELECT $1, $2, * FROM UNNEST($3::int4[], $4::int4[], $5::int8[]) \
              ON CONFLICT (group_id, topic, partition) DO UPDATE \
-             SET next_offset = EXCLUDED.next_offset, updated_at = now() \
-             WHERE consumer_offsets.next_offset < EXCLUDED.next_offset",
+             SET epoch = EXCLUDED.epoch, next_offset = EXCLUDED.next_offset, updated_at = now() \
+             WHERE (consumer_offsets.epoch, consumer_offsets.next_offset) \
+                 < (EXCLUDED.epoch, EXCLUDED.next_offset)",
         )
         .bind(&self.group_id)
         .bind(&self.topic)
         .bind(partitions)
+        .bind(epochs)
         .bind(offsets)
         .execute(&mut **tx)
         .await?;
@@ -295,5 +373,6 @@ fn outcome(attempted: usize, inserted_types: Vec<String>) -> WriteOutcome {
         inserted_by_type,
         inserted,
         already_stored: attempted as u64 - inserted,
+        dead_lettered: Vec::new(),
     }
 }

@@ -8,7 +8,8 @@ use chrono::Utc;
 use eventpulse_consumer::batch::{Origin, PendingEvent};
 use eventpulse_consumer::dedup::{FilterSettings, RedisFilter};
 use eventpulse_consumer::metrics::Metrics;
-use eventpulse_consumer::store::{self, Store};
+use eventpulse_consumer::position::{PartitionOffset, Position};
+use eventpulse_consumer::store::{self, DeadLetterForm, Store};
 use eventpulse_events::{validate, Event, EventBody, Limits, PageViewPayload};
 use eventpulse_testkit::{brokers, TestDatabase};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -110,6 +111,7 @@ pub fn synthetic_events(rows: usize) -> Vec<PendingEvent> {
             let origin = Origin {
                 partition: (i % 12) as i32,
                 offset: (i / 12) as i64,
+                epoch: 0,
             };
             PendingEvent {
                 event: valid.into(),
@@ -119,6 +121,13 @@ pub fn synthetic_events(rows: usize) -> Vec<PendingEvent> {
             }
         })
         .collect()
+}
+
+fn next_offset(offset: i64) -> PartitionOffset {
+    PartitionOffset {
+        partition: 0,
+        position: Position { epoch: 0, offset },
+    }
 }
 
 /// The consumer's own batch transaction (`Store::write_batch`: one UNNEST
@@ -133,7 +142,7 @@ pub async fn postgres_write_batch(events: &[PendingEvent], batch: usize) -> anyh
         let refs: Vec<&PendingEvent> = chunk.iter().collect();
         let last = chunk.last().map_or(0, |e| e.origin.offset + 1);
         store
-            .write_batch(&refs, &[], &[(0, last)])
+            .write_batch(&refs, &[], DeadLetterForm::Full, &[next_offset(last)])
             .await
             .map_err(anyhow::Error::new)?;
     }

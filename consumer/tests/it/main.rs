@@ -8,3 +8,4 @@ mod dashboards;
 mod faults;
 mod group;
 mod pipeline;
+mod preflight;
