@@ -150,7 +150,8 @@ impl Commits {
     }
 
     /// Assigns starting partitions to librdkafka with their start offsets.
-    /// Those revoked meanwhile are left out.
+    /// Those revoked meanwhile are left out; the call is made even if none
+    /// is left, since librdkafka may be waiting for it to end a rebalance.
     pub fn start<C: ConsumerContext>(
         &self,
         consumer: &impl Consumer<C>,
@@ -161,9 +162,6 @@ impl Commits {
             .copied()
             .filter(|s| self.is_starting(s.partition, s.generation))
             .collect();
-        if starts.is_empty() {
-            return Ok(());
-        }
         let mut list = TopicPartitionList::new();
         for start in &starts {
             let offset = start.offset.map_or(Offset::Beginning, Offset::Offset);
@@ -177,7 +175,9 @@ impl Commits {
                 .activate(s.partition, s.generation, s.epoch, s.offset);
         }
         drop(state);
-        tracing::info!(?starts, "partitions started");
+        if !starts.is_empty() {
+            tracing::info!(?starts, "partitions started");
+        }
         Ok(())
     }
 

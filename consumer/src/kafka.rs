@@ -68,6 +68,18 @@ impl ConsumerContext for GroupContext {
     ) {
         let partitions = self.partitions_of(list);
         match err {
+            // librdkafka hands out an assignment after every revoke, often an
+            // empty one, and holds the member (its other partitions paused,
+            // the group unable to move on) until it is acknowledged by an
+            // assign call: an empty one is acknowledged here and now.
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS if partitions.is_empty() => {
+                if let Err(e) = consumer.incremental_assign(list) {
+                    self.metrics.failed(
+                        Dependency::Kafka,
+                        &anyhow::Error::new(e).context("acknowledging an empty assignment"),
+                    );
+                }
+            }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.commits.assigned(&partitions);
             }

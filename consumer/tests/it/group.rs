@@ -53,3 +53,47 @@ async fn two_consumers_split_partitions_and_one_takes_over_when_the_other_leaves
     assert_eq!(harness.count("SELECT count(*) FROM events").await, 6000);
     harness.finish().await;
 }
+
+/// A member joining a running group makes the owner revoke half its
+/// partitions; librdkafka then hands the owner an empty assignment and waits
+/// for it to be acknowledged before the group can move on. Unacknowledged,
+/// the owner's remaining partitions stay paused and the newcomer never gets
+/// any: every partition stalls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joining_mid_stream_gets_partitions_and_nothing_stalls() {
+    let harness = Harness::new(6).await;
+    let first = harness.start(harness.layer()).await;
+    let (records, mut expected) = valid_events(1000, 100);
+    harness.produce(&records).await;
+    assert_eq!(
+        harness
+            .wait_for_count("SELECT count(*) FROM events", 1000)
+            .await,
+        1000
+    );
+    assert_eq!(first.metric("eventpulse_assigned_partitions").await, 6.0);
+
+    let second = harness.start(harness.layer()).await;
+    let (more, more_ids) = valid_events(2000, 200);
+    harness.produce(&more).await;
+    expected.extend(more_ids);
+    assert_eq!(
+        harness
+            .wait_for_count("SELECT count(*) FROM events", 3000)
+            .await,
+        3000,
+        "every event stored after the second member joined"
+    );
+    let owned = (
+        first.metric("eventpulse_assigned_partitions").await,
+        second.metric("eventpulse_assigned_partitions").await,
+    );
+    assert!(
+        owned.0 > 0.0 && owned.1 > 0.0 && owned.0 + owned.1 == 6.0,
+        "the partitions are shared: {owned:?}"
+    );
+    first.stop().await;
+    second.stop().await;
+    assert_eq!(harness.stored_ids().await, expected);
+    harness.finish().await;
+}
