@@ -81,8 +81,9 @@ fn judge(message: &BorrowedMessage<'_>, origin: Origin, limits: &Limits) -> Entr
     }
 }
 
-/// The record's Kafka timestamp; the consumer's clock only if it has none.
-fn record_time(message: &BorrowedMessage<'_>) -> DateTime<Utc> {
+/// The record's Kafka timestamp, which its verdict is judged against; the
+/// consumer's clock only if it has none.
+pub fn record_time(message: &impl Message) -> DateTime<Utc> {
     message
         .timestamp()
         .to_millis()

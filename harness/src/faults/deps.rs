@@ -104,8 +104,10 @@ pub async fn broker_restarted(args: &FaultArgs) -> anyhow::Result<Row> {
     .await
 }
 
-/// A lock on `events` stalls every insert; memory must stay bounded while
-/// the backlog grows, and the consumer must catch up after.
+/// A lock on `events` stalls every insert while large records arrive: valid
+/// 60 KB events and rejects of 1,040,000 bytes (too large to dead-letter
+/// whole). Memory must stay bounded in bytes while the backlog grows, and the
+/// consumer must catch up after.
 pub async fn postgres_slow(args: &FaultArgs) -> anyhow::Result<Row> {
     let mut run = Run::start(
         args,
@@ -126,16 +128,43 @@ pub async fn postgres_slow(args: &FaultArgs) -> anyhow::Result<Row> {
     while held.elapsed() < args.fault_gap() * 2 {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let big = big_records(if args.short { 500 } else { 8_000 });
+    run.produce_raw("big", &big).await?;
     let during = run.progress().await?;
     lock.rollback().await?;
     run.fault();
     let rss_peak = procs::peak_rss_bytes(pid)?;
     run.note(format!(
-        "lock held {:?}, progress during it {}, peak RSS {:.1} -> {:.1} MiB",
-        args.fault_gap() * 2,
+        "lock held {:?} and more while {} big records went in, progress during it {}, peak RSS {:.1} -> {:.1} MiB",
+        held.elapsed(),
+        big.len(),
         during - stalled_at,
         rss_before as f64 / 1048576.0,
         rss_peak as f64 / 1048576.0
     ));
     run.finish("postgres slow (table locked)").await
+}
+
+/// `valid` form submissions of about 60 KB each, then two records of
+/// 1,040,000 bytes: over the consumer's 64 KiB limit and over the dead-letter
+/// producer's 1,000,000, so they must be dead-lettered truncated.
+fn big_records(valid: usize) -> Vec<Vec<u8>> {
+    let text = "x".repeat(2000);
+    let fields: serde_json::Map<String, serde_json::Value> = (0..30)
+        .map(|i| (format!("f{i}"), serde_json::Value::from(text.as_str())))
+        .collect();
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut records: Vec<Vec<u8>> = (0..valid)
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "eventId": uuid::Uuid::new_v4(),
+                "type": "form_submit",
+                "timestamp": now,
+                "payload": {"userId": format!("big-{}", i % 50), "formId": "essay", "fields": fields},
+            }))
+            .expect("a JSON value serialises")
+        })
+        .collect();
+    records.extend((0..2).map(|_| vec![b'{'; 1_040_000]));
+    records
 }

@@ -3,8 +3,8 @@
 //! valid event stored once, every invalid message dead-lettered once, offsets
 //! complete and Kafka never ahead of Postgres ([`verify`]).
 //!
-//! - [`process`]: the consumer SIGKILLed repeatedly, a rebalance storm,
-//!   adversarial input.
+//! - [`process`]: the consumer SIGKILLed repeatedly, a rebalance storm, a
+//!   zombie (frozen past its session timeout, then thawed), adversarial input.
 //! - [`deps`]: Redis down then back flushed, Postgres restarted, its
 //!   connections terminated, the broker restarted, Postgres locked (slow).
 //! - [`run`]: the shared mechanics of a scenario.
@@ -86,9 +86,10 @@ pub struct Row {
 type Scenario =
     for<'a> fn(&'a FaultArgs) -> Pin<Box<dyn Future<Output = anyhow::Result<Row>> + 'a>>;
 
-const SCENARIOS: [(&str, Scenario); 8] = [
+const SCENARIOS: [(&str, Scenario); 9] = [
     ("kill", |a| Box::pin(process::kill_nine(a))),
     ("rebalance", |a| Box::pin(process::rebalance_storm(a))),
+    ("zombie", |a| Box::pin(process::zombie(a))),
     ("redis", |a| Box::pin(deps::redis_down_then_flushed(a))),
     ("postgres-restart", |a| {
         Box::pin(deps::postgres_restarted(a))

@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use rand::Rng;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 use super::run::Run;
 use super::{FaultArgs, Row};
@@ -53,26 +51,29 @@ pub async fn rebalance_storm(args: &FaultArgs) -> anyhow::Result<Row> {
     run.finish("rebalance storm").await
 }
 
+/// A zombie: one of two consumers is frozen (SIGSTOP) past its session
+/// timeout, so its partitions move to the other while it still holds a batch;
+/// thawed (SIGCONT), it finishes that batch late. Its late write must neither
+/// duplicate rows nor move a partition's offsets back.
+pub async fn zombie(args: &FaultArgs) -> anyhow::Result<Row> {
+    let rate = args.events() / args.traffic_secs();
+    let mut run = Run::start(args, Services::from_env(), 2, rate).await?;
+    run.wait_progress(0, Duration::from_secs(60)).await?;
+    run.signal(0, "STOP")?;
+    // The session timeout is 6 s: the group must evict the frozen member.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    run.signal(0, "CONT")?;
+    run.note("#0 frozen 9 s (session timeout 6 s), then thawed");
+    run.finish("zombie (SIGSTOP/SIGCONT)").await
+}
+
 /// Every kind of garbage next to the seeded traffic; the consumer must
 /// dead-letter each one and still exit cleanly.
 pub async fn adversarial(args: &FaultArgs) -> anyhow::Result<Row> {
     let rate = args.events() / args.traffic_secs();
     let mut run = Run::start(args, Services::from_env(), 1, rate).await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &run.target.services.brokers)
-        .set("message.max.bytes", "1000000")
-        .create()?;
     let garbage = garbage();
-    for (i, value) in garbage.iter().enumerate() {
-        let key = format!("adversary-{}", i % 7);
-        let record = FutureRecord::to(&run.target.topic)
-            .key(&key)
-            .payload(value.as_slice());
-        producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(e, _)| anyhow::anyhow!("producing garbage: {e}"))?;
-    }
+    run.produce_raw("adversary", &garbage).await?;
     run.note(format!("{} hostile messages", garbage.len()));
     run.finish("adversarial input").await
 }

@@ -6,6 +6,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
 
 use super::verify::{verify, Verdict};
 use super::{FaultArgs, Row};
@@ -22,6 +24,8 @@ pub struct Run {
     producer: Option<RunningProducer>,
     pub last_fault: Instant,
     restarted: bool,
+    /// Records produced by [`Run::produce_raw`], on top of the seeded traffic.
+    raw_produced: u64,
     notes: Vec<String>,
 }
 
@@ -53,6 +57,7 @@ impl Run {
             producer: None,
             last_fault: Instant::now(),
             restarted: false,
+            raw_produced: 0,
             notes: Vec::new(),
         };
         for _ in 0..consumers {
@@ -102,6 +107,47 @@ impl Run {
             Some(self.target.spawn_consumer(&self.consumer_args, port)?),
             port,
         );
+        Ok(())
+    }
+
+    /// Produces raw records (keyed `{key_prefix}-{i % 7}`) to the scenario's
+    /// topic, next to the seeded traffic. The producer accepts records up to
+    /// 1,048,576 bytes, what a Java client may write to a default broker.
+    pub async fn produce_raw(
+        &mut self,
+        key_prefix: &str,
+        values: &[Vec<u8>],
+    ) -> anyhow::Result<()> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.target.services.brokers)
+            .set("message.max.bytes", "1048576")
+            .create()?;
+        for (i, value) in values.iter().enumerate() {
+            let key = format!("{key_prefix}-{}", i % 7);
+            let record = FutureRecord::to(&self.target.topic)
+                .key(&key)
+                .payload(value.as_slice());
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| anyhow::anyhow!("producing {key_prefix} records: {e}"))?;
+            self.raw_produced += 1;
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` (a `kill -s` name) to consumer `index`.
+    pub fn signal(&mut self, index: usize, signal: &str) -> anyhow::Result<()> {
+        let Some(child) = self.consumers[index].0.as_ref() else {
+            anyhow::bail!("consumer #{index} is not running");
+        };
+        let status = Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -s {signal} failed");
+        // Its counters no longer cover what the group did.
+        self.restarted = true;
+        self.fault();
         Ok(())
     }
 
@@ -160,7 +206,7 @@ impl Run {
     pub async fn finish(mut self, scenario: &str) -> anyhow::Result<Row> {
         let summary = self.producer.take().expect("traffic started").finish()?;
         self.target
-            .wait_drained(summary.acked, Instant::now())
+            .wait_drained(summary.acked + self.raw_produced, Instant::now())
             .await?;
         let recover_secs = self.last_fault.elapsed().as_secs_f64();
         if !self.restarted {

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::Utc;
+use eventpulse_consumer::receive::record_time;
 use eventpulse_events::{validate, Limits};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -117,7 +117,9 @@ fn read_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<Top
         match consumer.poll(Duration::from_secs(15)) {
             Some(Ok(message)) => {
                 messages += 1;
-                match validate(message.payload().unwrap_or_default(), &limits, Utc::now()) {
+                // Judged as the consumer judges it: against the record's timestamp.
+                let at = record_time(&message);
+                match validate(message.payload().unwrap_or_default(), &limits, at) {
                     Ok(event) => {
                         valid.insert(event.event_id);
                     }
