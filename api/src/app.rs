@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::db;
-use crate::http::{self, AppState};
-use crate::kafka::Ingestor;
+use crate::http;
+use crate::state::AppState;
+use crate::kafka::{Ingestor, ProducerSettings};
 use crate::metrics::Metrics;
 
 pub struct Application {
@@ -32,7 +33,15 @@ impl Application {
             );
             None
         } else {
-            Some(Arc::new(Ingestor::connect(&settings).await?))
+            Some(Arc::new(
+                Ingestor::connect(ProducerSettings {
+                    brokers: &settings.brokers,
+                    topic: &settings.topic,
+                    produce_timeout: settings.produce_timeout,
+                    kafka_properties: &settings.kafka_properties,
+                })
+                .await?,
+            ))
         };
         let listener = startup::bind(settings.api_addr, "api_addr").await?;
         let state = AppState {

@@ -23,7 +23,7 @@ use eventpulse_service::settings::{in_range, invalid, over_file, parse_propertie
 use eventpulse_service::{layer_over, limits_layer};
 use serde::Deserialize;
 
-use crate::auth::{ApiKeys, Secret, MIN_KEY_CHARS};
+use crate::keys::{ApiKeys, Secret, MIN_KEY_CHARS};
 
 pub use eventpulse_service::{redact_url, ConfigError, LogFormat};
 

@@ -11,21 +11,7 @@ use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// An external system the API depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dependency {
-    Postgres,
-    Kafka,
-}
-
-impl Dependency {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Kafka => "kafka",
-        }
-    }
-}
+pub use eventpulse_service::Dependency;
 
 /// Set on a response that failed because of `Dependency`, for the metrics
 /// middleware: the failure is logged here and counted there, once each.

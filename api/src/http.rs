@@ -3,7 +3,6 @@
 //! that counts and times every request. Also the three service routes:
 //! `/healthz`, `/metrics` and `/openapi.json`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -13,30 +12,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use axum::Router;
-use eventpulse_events::Limits;
-use sqlx::PgPool;
 
-use crate::auth::ApiKeys;
 use crate::error::{ApiError, DependencyFailed};
-use crate::kafka::Ingestor;
-use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::{ingest, lookup, stats};
 
 /// The OpenAPI 3.1 description of every route, served as is.
 pub const OPENAPI: &str = include_str!("../openapi.json");
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    /// `None` when no API key is configured: ingestion is disabled.
-    pub ingestor: Option<Arc<Ingestor>>,
-    pub api_keys: ApiKeys,
-    pub limits: Arc<Limits>,
-    pub max_batch_events: usize,
-    pub max_body_bytes: usize,
-    pub metrics: Metrics,
-}
 
 /// A router that remembers the method and path of each route it was given.
 struct RouteTable {
@@ -124,14 +106,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            eventpulse_service::metrics::CONTENT_TYPE,
-        )],
-        state.metrics.render(),
-    )
+async fn metrics(State(state): State<AppState>) -> Response {
+    eventpulse_service::metrics::exposition(state.metrics.render())
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::auth::Authorized;
 use crate::error::{ApiError, Dependency, EventError};
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::json_array;
 use crate::kafka::Record;
 

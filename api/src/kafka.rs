@@ -17,8 +17,6 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use tokio::time::Instant;
 
-use crate::config::Settings;
-
 /// One record to produce: the key and the original JSON bytes.
 pub struct Record<'a> {
     pub key: &'a str,
@@ -31,20 +29,35 @@ pub struct Ingestor {
     timeout: Duration,
 }
 
+/// What the ingestion producer needs of the API's settings.
+pub struct ProducerSettings<'a> {
+    pub brokers: &'a str,
+    pub topic: &'a str,
+    /// How long a record may wait for the broker's acknowledgement.
+    pub produce_timeout: Duration,
+    /// `-X` overrides, applied last.
+    pub kafka_properties: &'a [(String, String)],
+}
+
 impl Ingestor {
     /// Checks that a broker answers, creates the producer, and checks that
     /// the topic exists; each failure is one line naming the setting.
-    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        probe_brokers(&settings.brokers).await?;
-        let ingestor = Self::new(settings)?;
-        ingestor.check_topic(&settings.brokers).await?;
+    pub async fn connect(settings: ProducerSettings<'_>) -> anyhow::Result<Self> {
+        probe_brokers(settings.brokers).await?;
+        let ingestor = Self::new(&settings)?;
+        eventpulse_service::kafka::check_topic(
+            ingestor.producer.client(),
+            settings.brokers,
+            settings.topic,
+            "--topic / EVENTPULSE_TOPIC",
+        )?;
         Ok(ingestor)
     }
 
-    fn new(settings: &Settings) -> anyhow::Result<Self> {
+    fn new(settings: &ProducerSettings<'_>) -> anyhow::Result<Self> {
         let mut config = ClientConfig::new();
         config
-            .set("bootstrap.servers", &settings.brokers)
+            .set("bootstrap.servers", settings.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
@@ -57,7 +70,7 @@ impl Ingestor {
                 "message.timeout.ms",
                 settings.produce_timeout.as_millis().to_string(),
             );
-        for (key, value) in &settings.kafka_properties {
+        for (key, value) in settings.kafka_properties {
             config.set(key, value);
         }
         let producer = config.create().map_err(|e| {
@@ -67,33 +80,9 @@ impl Ingestor {
         })?;
         Ok(Self {
             producer,
-            topic: settings.topic.clone(),
+            topic: settings.topic.to_owned(),
             timeout: settings.produce_timeout,
         })
-    }
-
-    /// Fails with one line naming the address or the topic if the brokers do
-    /// not answer or the topic is missing (brokers may not auto-create it).
-    async fn check_topic(&self, brokers: &str) -> anyhow::Result<()> {
-        let metadata = tokio::task::block_in_place(|| {
-            self.producer
-                .client()
-                .fetch_metadata(Some(&self.topic), Duration::from_secs(10))
-        })
-        .map_err(|e| {
-            anyhow::anyhow!("cannot reach Kafka at {brokers} (--brokers / EVENTPULSE_BROKERS): {e}")
-        })?;
-        let exists = metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty());
-        if !exists {
-            anyhow::bail!(
-                "topic {:?} does not exist on {brokers} (--topic / EVENTPULSE_TOPIC); create it, e.g. with scripts/stack.sh up",
-                self.topic
-            );
-        }
-        Ok(())
     }
 
     /// Produces every record and returns once the broker acknowledged all of

@@ -11,12 +11,13 @@
 //!
 //! Write side, into Kafka:
 //! - [`ingest`]: `POST /events` and `POST /events/batch`, guarded by
-//!   [`auth`] (`X-API-Key`, constant-time), validated with the shared
+//!   [`auth`] (`X-API-Key` against the [`keys`], constant-time), validated with the shared
 //!   `eventpulse-events` rules, split by [`json_array`], produced by
 //!   [`kafka`] and answered 202 only after the broker acknowledged.
 //!
 //! Around them: [`http`] (the route table, `/healthz`, `/metrics`,
-//! `/openapi.json` and the request metrics middleware), [`error`] (every
+//! `/openapi.json` and the request metrics middleware), [`state`] (what every
+//! handler can reach), [`error`] (every
 //! failure and its status), [`metrics`], [`config`] (flags > env > file >
 //! defaults), and [`app`], which wires it all up. `main.rs` only parses the
 //! command line and calls [`app::Application`]. The plumbing shared with the
@@ -35,10 +36,12 @@ pub mod http;
 pub mod ingest;
 pub mod json_array;
 pub mod kafka;
+pub mod keys;
 pub mod lookup;
 pub mod metrics;
 pub mod params;
 pub mod queries;
+pub mod state;
 pub mod stats;
 
 pub use app::Application;

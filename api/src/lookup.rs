@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::cursor::Cursor;
 use crate::error::ApiError;
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::params::{type_filter, FromQuery, Params, Query, TimeRange};
 use crate::queries::{self, Listing, StoredRow};
 

@@ -10,7 +10,7 @@ use eventpulse_events::EventType;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::params::{type_filter, FromQuery, Params, Query, TimeRange};
 use crate::queries::{self, Group, HourlyCount, UserCount};
 

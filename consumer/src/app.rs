@@ -55,7 +55,7 @@ impl Application {
         )?;
         preflight::check_redis_version(&redis.client(), settings.redis_timeout).await;
         let consumer = Arc::new(kafka::create_consumer(&settings, metrics.clone())?);
-        kafka::check_topics(&consumer, &settings).await?;
+        kafka::check_topics(&consumer, &settings)?;
         let dead_letters = DeadLetters::new(
             &settings.brokers,
             &settings.dlq_topic,

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -56,14 +56,8 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            eventpulse_service::metrics::CONTENT_TYPE,
-        )],
-        state.metrics.render(),
-    )
+async fn metrics(State(state): State<HttpState>) -> Response {
+    eventpulse_service::metrics::exposition(state.metrics.render())
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {

@@ -9,8 +9,6 @@
 //! commits the revoked partitions' durable offsets synchronously before
 //! librdkafka hands them to another member.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
@@ -156,27 +154,13 @@ pub fn create_consumer(settings: &Settings, metrics: Metrics) -> anyhow::Result<
 }
 
 /// Fails with one line naming the address or topic if the brokers do not
-/// answer or a topic is missing (the brokers may not auto-create topics).
-pub async fn check_topics(consumer: &EventConsumer, settings: &Settings) -> anyhow::Result<()> {
+/// answer or a topic is missing.
+pub fn check_topics(consumer: &EventConsumer, settings: &Settings) -> anyhow::Result<()> {
     for (topic, flag) in [
         (&settings.topic, "--topic / EVENTPULSE_TOPIC"),
         (&settings.dlq_topic, "--dlq-topic / EVENTPULSE_DLQ_TOPIC"),
     ] {
-        let metadata = tokio::task::block_in_place(|| {
-            consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
-        })
-        .with_context(|| {
-            format!(
-                "cannot reach Kafka at {} (--brokers / EVENTPULSE_BROKERS)",
-                settings.brokers
-            )
-        })?;
-        let exists = metadata.topics().iter().any(|t| {
-            t.name() == topic.as_str() && t.error().is_none() && !t.partitions().is_empty()
-        });
-        if !exists {
-            anyhow::bail!("topic {topic:?} does not exist on {} ({flag}); create it, e.g. with scripts/stack.sh up", settings.brokers);
-        }
+        eventpulse_service::kafka::check_topic(consumer.client(), &settings.brokers, topic, flag)?;
     }
     Ok(())
 }

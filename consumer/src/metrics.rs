@@ -30,25 +30,7 @@ impl DedupLayer {
     }
 }
 
-/// An external system the consumer depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dependency {
-    Postgres,
-    Redis,
-    Kafka,
-    DeadLetter,
-}
-
-impl Dependency {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Redis => "redis",
-            Self::Kafka => "kafka",
-            Self::DeadLetter => "dlq",
-        }
-    }
-}
+pub use eventpulse_service::Dependency;
 
 #[derive(Clone)]
 pub struct Metrics {

@@ -18,7 +18,9 @@
 //!   number of tasks can wait on.
 //! - [`telemetry`]: `tracing` to stderr, pretty or JSON.
 //! - [`metrics`]: a Prometheus registry with the process series, registering
-//!   metrics as they are made, and the text `/metrics` serves.
+//!   metrics as they are made, and the `/metrics` response.
+//! - [`dependency`]: the outside systems, as metric labels.
+//! - [`kafka`]: the start-up check that the brokers answer and a topic exists.
 //! - [`startup`]: binding the listener, and what `main` does with the
 //!   settings and the outcome (exit statuses 0, 1 and 2).
 //!
@@ -26,6 +28,8 @@
 //! differ) and everything about its own work.
 
 pub mod common;
+pub mod dependency;
+pub mod kafka;
 pub mod metrics;
 pub mod redact;
 pub mod settings;
@@ -33,6 +37,7 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 
+pub use dependency::Dependency;
 pub use redact::redact_url;
 pub use settings::ConfigError;
 pub use shutdown::ShutdownFlag;

@@ -59,6 +59,12 @@ pub fn render(registry: &Registry) -> String {
     String::from_utf8(buffer).expect("the text format is UTF-8")
 }
 
+/// The `/metrics` response: `text` (from [`render`]) with its content type.
+pub fn exposition(text: String) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

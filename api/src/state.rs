@@ -1,0 +1,24 @@
+//! What every handler can reach. Its own module, so handlers and the router
+//! that names them do not import each other.
+
+use std::sync::Arc;
+
+use eventpulse_events::Limits;
+use sqlx::PgPool;
+
+use crate::keys::ApiKeys;
+use crate::kafka::Ingestor;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    /// `None` when no API key is configured: ingestion is disabled.
+    pub ingestor: Option<Arc<Ingestor>>,
+    pub api_keys: ApiKeys,
+    pub limits: Arc<Limits>,
+    pub max_batch_events: usize,
+    pub max_body_bytes: usize,
+    pub metrics: Metrics,
+}
+
