@@ -7,5 +7,6 @@ mod support;
 mod dashboards;
 mod faults;
 mod group;
+mod hardening;
 mod pipeline;
 mod preflight;
