@@ -20,6 +20,7 @@ use crate::kafka;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::preflight;
+use crate::reader::RecordReader;
 use crate::shutdown::ShutdownFlag;
 use crate::store::{self, Store};
 
@@ -71,6 +72,7 @@ impl Application {
         };
         let pipeline = Pipeline {
             consumer,
+            reader: Arc::new(RecordReader::new(&settings)?),
             flusher: Flusher {
                 store,
                 redis,

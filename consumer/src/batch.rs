@@ -11,7 +11,7 @@ use eventpulse_events::{EventType, Rejection, ValidEvent};
 use uuid::Uuid;
 
 use crate::partitions::Stamp;
-use crate::position::{Generation, PartitionOffset, Position};
+use crate::position::{Generation, PartitionOffset, Position, StoredPosition};
 
 /// Where a message came from in the consumed topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct Origin {
     pub offset: i64,
     /// The partition's offset epoch (see `position.rs`).
     pub epoch: i32,
+    /// The record's Kafka timestamp, if it has one.
+    pub timestamp_ms: Option<i64>,
 }
 
 /// A validated event as it will be stored. The payload is kept as JSON text,
@@ -97,6 +99,8 @@ impl RejectedMessage {
 struct Reach {
     generation: Generation,
     next: Position,
+    /// The timestamp of the record at `next - 1`.
+    last_record_ms: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -142,17 +146,24 @@ impl Batch {
         let reach = self.reach.entry(origin.partition).or_insert(Reach {
             generation: stamp.generation,
             next,
+            last_record_ms: origin.timestamp_ms,
         });
-        reach.next = reach.next.max(next);
+        if next >= reach.next {
+            reach.next = next;
+            reach.last_record_ms = origin.timestamp_ms;
+        }
     }
 
     /// The position to resume from, per partition, once this batch is durable.
-    pub fn next_offsets(&self) -> Vec<PartitionOffset> {
+    pub fn next_offsets(&self) -> Vec<StoredPosition> {
         self.reach
             .iter()
-            .map(|(partition, reach)| PartitionOffset {
-                partition: *partition,
-                position: reach.next,
+            .map(|(partition, reach)| StoredPosition {
+                at: PartitionOffset {
+                    partition: *partition,
+                    position: reach.next,
+                },
+                last_record_ms: reach.last_record_ms,
             })
             .collect()
     }
@@ -216,6 +227,7 @@ mod tests {
             partition,
             offset,
             epoch: 0,
+            timestamp_ms: Some(offset),
         }
     }
 
@@ -244,10 +256,15 @@ mod tests {
         }
     }
 
-    fn at(partition: i32, epoch: i32, offset: i64) -> PartitionOffset {
-        PartitionOffset {
-            partition,
-            position: Position { epoch, offset },
+    /// A stored position; the record before it is the test record at
+    /// `offset - 1`, whose timestamp is its offset.
+    fn at(partition: i32, epoch: i32, offset: i64) -> StoredPosition {
+        StoredPosition {
+            at: PartitionOffset {
+                partition,
+                position: Position { epoch, offset },
+            },
+            last_record_ms: Some(offset - 1),
         }
     }
 
@@ -296,7 +313,7 @@ mod tests {
         batch.push_event(event(2, 2, 3), STAMP);
         assert_eq!(batch.drop_partitions(&[0, 1]), 2);
         assert_eq!(batch.next_offsets(), vec![at(2, 0, 4)]);
-        assert_eq!(batch.progress(), vec![(1, at(2, 0, 4))]);
+        assert_eq!(batch.progress(), vec![(1, at(2, 0, 4).at)]);
         assert_eq!(batch.len(), 1);
     }
 }

@@ -290,6 +290,7 @@ mod tests {
                 partition: 0,
                 offset: 1,
                 epoch: 0,
+                timestamp_ms: None,
             },
             key: Some(b"user".to_vec()),
             value: Some(vec![b'x'; bytes]),

@@ -12,7 +12,8 @@
 //! - [`commit`]: the one owner of partition state ([`partitions`], a pure
 //!   state machine; [`position`], offsets within epochs): ownership from the
 //!   rebalance callbacks ([`kafka`]), where each new partition starts
-//!   ([`resume`]), every Kafka commit, and which Redis marks may be confirmed.
+//!   ([`resume`], the decision, and [`resolve`], its inputs: the record
+//!   before the stored position is checked with a [`reader`] outside the group), every Kafka commit, and which Redis marks may be confirmed.
 //! - [`pipeline`]: the loop tying these together.
 //!
 //! Around it: [`config`] (flags > env > file > defaults), [`metrics`] (every
@@ -43,7 +44,9 @@ pub mod partitions;
 pub mod pipeline;
 pub mod position;
 pub mod preflight;
+pub mod reader;
 pub mod receive;
+pub mod resolve;
 pub mod resume;
 pub mod retry;
 pub mod shutdown;

@@ -13,7 +13,7 @@
 //! commit stage; whatever branch of the loop wakes up, those changes are
 //! applied first, before a flush starts or its result is committed. Newly
 //! assigned partitions start only once their position is known
-//! ([`resume`](crate::resume)), read while the loop keeps running. On
+//! ([`resolve`](crate::resolve)), read while the loop keeps running. On
 //! shutdown the loop stops fetching, lets the flush in flight and a last one
 //! finish within the shutdown timeout, and commits synchronously.
 
@@ -37,8 +37,9 @@ use crate::flush::{FlushReport, Flusher};
 use crate::kafka::EventConsumer;
 use crate::metrics::{Dependency, Metrics};
 use crate::position::{Generation, PartitionOffset};
+use crate::reader::RecordReader;
 use crate::receive::{receive, Entry};
-use crate::resume::{self, Resolved};
+use crate::resolve::{Resolved, Resolver};
 use crate::retry::Interrupted;
 use crate::shutdown::ShutdownFlag;
 use crate::store::Store;
@@ -55,6 +56,7 @@ pub struct PipelineSettings {
 
 pub struct Pipeline {
     pub consumer: Arc<EventConsumer>,
+    pub reader: Arc<RecordReader>,
     pub flusher: Flusher,
     pub settings: PipelineSettings,
     pub metrics: Metrics,
@@ -87,6 +89,7 @@ enum Step<'m> {
 
 struct Running {
     consumer: Arc<EventConsumer>,
+    reader: Arc<RecordReader>,
     store: Store,
     settings: PipelineSettings,
     metrics: Metrics,
@@ -111,6 +114,7 @@ impl Pipeline {
         let mut running = Running {
             store: self.flusher.store.clone(),
             consumer: self.consumer,
+            reader: self.reader,
             settings: self.settings,
             metrics: self.metrics,
             shutdown,
@@ -244,14 +248,15 @@ impl Running {
     /// Reads where the waiting partitions start, while the loop runs on.
     fn resolve_waiting(&mut self) {
         let partitions = std::mem::take(&mut self.waiting);
-        self.resolving = Some(Box::pin(resume::resolve(
-            partitions,
-            self.store.clone(),
-            Arc::clone(&self.consumer),
-            self.settings.topic.clone(),
-            self.metrics.clone(),
-            self.shutdown.clone(),
-        )));
+        let resolver = Resolver {
+            store: self.store.clone(),
+            consumer: Arc::clone(&self.consumer),
+            reader: Arc::clone(&self.reader),
+            topic: self.settings.topic.clone(),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        self.resolving = Some(Box::pin(resolver.resolve(partitions)));
     }
 
     fn start_partitions(&mut self, resolved: Resolved) {

@@ -17,6 +17,16 @@ pub struct PartitionOffset {
     pub position: Position,
 }
 
+/// A position as Postgres keeps it: with the Kafka timestamp of the record
+/// just before it, so a later start can check that this record is still the
+/// one at that offset (a recreated topic holds other records there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPosition {
+    pub at: PartitionOffset,
+    /// `None`: unknown (no record read yet in this epoch, or no timestamp).
+    pub last_record_ms: Option<i64>,
+}
+
 /// Which assignment of a partition to this member a message was read under.
 /// A partition revoked and assigned again gets a new generation, so work done
 /// under the old one can never be committed as the new one's.

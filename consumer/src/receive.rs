@@ -55,6 +55,7 @@ pub fn receive(
         partition,
         offset,
         epoch: stamp.epoch,
+        timestamp_ms: message.timestamp().to_millis(),
     };
     Some((judge(message, origin, limits), stamp))
 }

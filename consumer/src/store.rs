@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::batch::{PendingEvent, RejectedMessage};
 use crate::config::redact_url;
-use crate::position::{PartitionOffset, Position};
+use crate::position::{PartitionOffset, Position, StoredPosition};
 
 /// What went wrong with a write, classified by what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -132,9 +132,9 @@ impl Store {
     pub async fn stored_offsets(
         &self,
         partitions: &[i32],
-    ) -> Result<Vec<PartitionOffset>, StoreError> {
-        let rows: Vec<(i32, i32, i64)> = sqlx::query_as(
-            "SELECT partition, epoch, next_offset FROM consumer_offsets \
+    ) -> Result<Vec<StoredPosition>, StoreError> {
+        let rows: Vec<(i32, i32, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT partition, epoch, next_offset, last_record_ms FROM consumer_offsets \
              WHERE group_id = $1 AND topic = $2 AND partition = ANY($3)",
         )
         .bind(&self.group_id)
@@ -144,10 +144,15 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(partition, epoch, offset)| PartitionOffset {
-                partition,
-                position: Position { epoch, offset },
-            })
+            .map(
+                |(partition, epoch, offset, last_record_ms)| StoredPosition {
+                    at: PartitionOffset {
+                        partition,
+                        position: Position { epoch, offset },
+                    },
+                    last_record_ms,
+                },
+            )
             .collect())
     }
 
@@ -155,6 +160,10 @@ impl Store {
     /// every offset write it only moves forward, so a zombie cannot undo it.
     pub async fn start_epoch(&self, start: PartitionOffset) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let start = StoredPosition {
+            at: start,
+            last_record_ms: None,
+        };
         self.advance_offsets(&mut tx, &[start]).await?;
         tx.commit().await?;
         Ok(())
@@ -177,7 +186,7 @@ impl Store {
         events: &[&PendingEvent],
         rejects: &[&RejectedMessage],
         form: DeadLetterForm,
-        next_offsets: &[PartitionOffset],
+        next_offsets: &[StoredPosition],
     ) -> Result<WriteOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted_types = insert_events(&mut tx, events).await?;
@@ -289,16 +298,18 @@ impl Store {
     async fn advance_offsets(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        next_offsets: &[PartitionOffset],
+        next_offsets: &[StoredPosition],
     ) -> Result<(), StoreError> {
-        let partitions: Vec<i32> = next_offsets.iter().map(|o| o.partition).collect();
-        let epochs: Vec<i32> = next_offsets.iter().map(|o| o.position.epoch).collect();
-        let offsets: Vec<i64> = next_offsets.iter().map(|o| o.position.offset).collect();
+        let partitions: Vec<i32> = next_offsets.iter().map(|o| o.at.partition).collect();
+        let epochs: Vec<i32> = next_offsets.iter().map(|o| o.at.position.epoch).collect();
+        let offsets: Vec<i64> = next_offsets.iter().map(|o| o.at.position.offset).collect();
+        let last: Vec<Option<i64>> = next_offsets.iter().map(|o| o.last_record_ms).collect();
         sqlx::query(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, epoch, next_offset) \
-             SELECT $1, $2, * FROM UNNEST($3::int4[], $4::int4[], $5::int8[]) \
+            "INSERT INTO consumer_offsets (group_id, topic, partition, epoch, next_offset, last_record_ms) \
+             SELECT $1, $2, * FROM UNNEST($3::int4[], $4::int4[], $5::int8[], $6::int8[]) \
              ON CONFLICT (group_id, topic, partition) DO UPDATE \
-             SET epoch = EXCLUDED.epoch, next_offset = EXCLUDED.next_offset, updated_at = now() \
+             SET epoch = EXCLUDED.epoch, next_offset = EXCLUDED.next_offset, \
+                 last_record_ms = EXCLUDED.last_record_ms, updated_at = now() \
              WHERE (consumer_offsets.epoch, consumer_offsets.next_offset) \
                  < (EXCLUDED.epoch, EXCLUDED.next_offset)",
         )
@@ -307,6 +318,7 @@ impl Store {
         .bind(partitions)
         .bind(epochs)
         .bind(offsets)
+        .bind(last)
         .execute(&mut **tx)
         .await?;
         Ok(())

@@ -8,7 +8,7 @@ use chrono::Utc;
 use eventpulse_consumer::batch::{Origin, PendingEvent};
 use eventpulse_consumer::dedup::{FilterSettings, RedisFilter};
 use eventpulse_consumer::metrics::Metrics;
-use eventpulse_consumer::position::{PartitionOffset, Position};
+use eventpulse_consumer::position::{PartitionOffset, Position, StoredPosition};
 use eventpulse_consumer::store::{self, DeadLetterForm, Store};
 use eventpulse_events::{validate, Event, EventBody, Limits, PageViewPayload};
 use eventpulse_testkit::{brokers, TestDatabase};
@@ -112,6 +112,7 @@ pub fn synthetic_events(rows: usize) -> Vec<PendingEvent> {
                 partition: (i % 12) as i32,
                 offset: (i / 12) as i64,
                 epoch: 0,
+                timestamp_ms: None,
             };
             PendingEvent {
                 event: valid.into(),
@@ -123,10 +124,13 @@ pub fn synthetic_events(rows: usize) -> Vec<PendingEvent> {
         .collect()
 }
 
-fn next_offset(offset: i64) -> PartitionOffset {
-    PartitionOffset {
-        partition: 0,
-        position: Position { epoch: 0, offset },
+fn next_offset(offset: i64) -> StoredPosition {
+    StoredPosition {
+        at: PartitionOffset {
+            partition: 0,
+            position: Position { epoch: 0, offset },
+        },
+        last_record_ms: None,
     }
 }
 

@@ -1,0 +1,71 @@
+//! A consumer outside the group that reads one record by offset: how a
+//! starting partition checks that the record before its stored position is
+//! still the one it stored (see `resume.rs`). It uses the group consumer's
+//! connection settings (`-X` included, so TLS and SASL apply), never joins
+//! the group and never commits.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::config::Settings;
+
+pub struct RecordReader {
+    consumer: BaseConsumer,
+    topic: String,
+}
+
+impl RecordReader {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &settings.brokers);
+        for (key, value) in &settings.kafka_properties {
+            config.set(key, value);
+        }
+        config
+            .set("group.id", format!("{}.record-reader", settings.group_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        let consumer = config
+            .create()
+            .context("creating the Kafka record reader (check -X / EVENTPULSE_KAFKA_PROPERTIES)")?;
+        Ok(Self {
+            consumer,
+            topic: settings.topic.clone(),
+        })
+    }
+
+    /// The Kafka timestamp of the record at `offset`, or `None` if there is
+    /// no record exactly there (compacted away, a transaction marker) or it
+    /// did not arrive within `timeout`. Blocks: call it on a blocking thread.
+    pub fn timestamp_at(
+        &self,
+        partition: i32,
+        offset: i64,
+        timeout: Duration,
+    ) -> KafkaResult<Option<i64>> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+        self.consumer.assign(&list)?;
+        let deadline = Instant::now() + timeout;
+        let found = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(left) {
+                Some(Ok(record)) if record.partition() == partition => {
+                    break Ok((record.offset() == offset)
+                        .then(|| record.timestamp().to_millis())
+                        .flatten());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Err(e),
+                None => break Ok(None),
+            }
+        };
+        self.consumer.unassign()?;
+        found
+    }
+}
