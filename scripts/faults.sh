@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fault suite (docs/reliability.md): breaks one thing at a time while
-# seeded traffic flows (consumer SIGKILLed, rebalance storm, Redis down then
-# flushed, Postgres restarted / connections killed / locked, broker restarted,
-# adversarial input) and checks each run exactly: every distinct valid event
+# seeded traffic flows (consumer SIGKILLed, rebalance storm, a zombie frozen
+# past its session timeout, Redis down then flushed, Postgres restarted /
+# connections killed / locked while large records arrive / restored from an
+# earlier dump / down at SIGTERM, broker restarted, adversarial input) and checks each run exactly: every distinct valid event
 # stored once, every invalid message dead-lettered once, offsets consistent.
 # Prints a table: scenario, messages, stored, lost, duplicated, DLQ'd, time to
 # recover. Private Redis, Postgres and broker instances on spare ports take

@@ -7,10 +7,13 @@
 //!   zombie (frozen past its session timeout, then thawed), adversarial input.
 //! - [`deps`]: Redis down then back flushed, Postgres restarted, its
 //!   connections terminated, the broker restarted, Postgres locked (slow).
+//! - [`recovery`]: Postgres restored from an earlier dump while Redis keeps
+//!   its marks, SIGTERM while Postgres is down.
 //! - [`run`]: the shared mechanics of a scenario.
 
 pub mod deps;
 pub mod process;
+pub mod recovery;
 pub mod run;
 pub mod verify;
 
@@ -86,7 +89,7 @@ pub struct Row {
 type Scenario =
     for<'a> fn(&'a FaultArgs) -> Pin<Box<dyn Future<Output = anyhow::Result<Row>> + 'a>>;
 
-const SCENARIOS: [(&str, Scenario); 9] = [
+const SCENARIOS: [(&str, Scenario); 11] = [
     ("kill", |a| Box::pin(process::kill_nine(a))),
     ("rebalance", |a| Box::pin(process::rebalance_storm(a))),
     ("zombie", |a| Box::pin(process::zombie(a))),
@@ -100,6 +103,12 @@ const SCENARIOS: [(&str, Scenario); 9] = [
     ("broker", |a| Box::pin(deps::broker_restarted(a))),
     ("postgres-slow", |a| Box::pin(deps::postgres_slow(a))),
     ("adversarial", |a| Box::pin(process::adversarial(a))),
+    ("postgres-restored", |a| {
+        Box::pin(recovery::postgres_restored(a))
+    }),
+    ("sigterm-postgres-down", |a| {
+        Box::pin(recovery::sigterm_postgres_down(a))
+    }),
 ];
 
 pub async fn run_all(args: &FaultArgs) -> anyhow::Result<()> {

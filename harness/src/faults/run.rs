@@ -161,6 +161,49 @@ impl Run {
         Ok(())
     }
 
+    /// SIGTERM consumer `index` and give it at most `limit` to exit 0, as an
+    /// orchestrator would before its SIGKILL; past that it is SIGKILLed and
+    /// the scenario fails. Returns how long the exit took.
+    pub async fn terminate_within(
+        &mut self,
+        index: usize,
+        limit: Duration,
+    ) -> anyhow::Result<Duration> {
+        let Some(mut child) = self.consumers[index].0.take() else {
+            anyhow::bail!("consumer #{index} is not running");
+        };
+        self.restarted = true;
+        let sent = Instant::now();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()?;
+        // Polled, not waited on, so a consumer that hangs cannot hang the suite.
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if sent.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("consumer #{index} still running {limit:?} after SIGTERM; SIGKILLed");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let took = sent.elapsed();
+        self.fault();
+        anyhow::ensure!(
+            status.success(),
+            "consumer #{index} exited with {status} {took:?} after SIGTERM"
+        );
+        Ok(took)
+    }
+
+    /// Where consumer `index` serves its metrics.
+    pub fn metrics_port(&self, index: usize) -> u16 {
+        self.consumers[index].1
+    }
+
     pub fn fault(&mut self) {
         self.last_fault = Instant::now();
     }
