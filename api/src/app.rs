@@ -8,15 +8,18 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use eventpulse_service::startup;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 use crate::db;
+use crate::feed::Feed;
 use crate::http;
-use crate::state::AppState;
 use crate::kafka::{Ingestor, ProducerSettings};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 
 pub struct Application {
     listener: TcpListener,
@@ -44,6 +47,10 @@ impl Application {
             ))
         };
         let listener = startup::bind(settings.api_addr, "api_addr").await?;
+        let metrics = Metrics::new();
+        let feed = Feed::start(pool.clone(), settings.live_buffer_events, metrics.clone())
+            .await
+            .context("starting the live feed (reading the newest stored event)")?;
         let state = AppState {
             pool,
             ingestor,
@@ -51,7 +58,10 @@ impl Application {
             limits: Arc::new(settings.limits.clone()),
             max_batch_events: settings.max_batch_events,
             max_body_bytes: settings.max_body_bytes,
-            metrics: Metrics::new(),
+            metrics,
+            feed,
+            live_streams: Arc::new(Semaphore::new(settings.live_max_streams)),
+            live_max_streams: settings.live_max_streams,
         };
         Ok(Self { listener, state })
     }
@@ -75,6 +85,11 @@ impl Application {
         };
         tracing::info!(addr = %self.addr(), ingestion, "API started");
         let (pool, ingestor) = (self.state.pool.clone(), self.state.ingestor.clone());
+        let feed = self.state.feed.clone();
+        let shutdown = async move {
+            shutdown.await;
+            feed.stop();
+        };
         let served = axum::serve(self.listener, http::router(self.state))
             .with_graceful_shutdown(shutdown)
             .await;

@@ -98,6 +98,13 @@ pub struct Layer {
     /// How old a timestamp may be, in days (as in the consumer).
     #[arg(long, env = "EVENTPULSE_MAX_AGE_DAYS")]
     pub max_age_days: Option<i64>,
+    /// Most live-feed streams (GET /events/live) open at once; more get 503.
+    #[arg(long, env = "EVENTPULSE_LIVE_MAX_STREAMS")]
+    pub live_max_streams: Option<usize>,
+    /// Events a live stream may fall behind before it is cut off as too slow
+    /// (shared by all streams; at most this many events' bytes are held).
+    #[arg(long, env = "EVENTPULSE_LIVE_BUFFER_EVENTS")]
+    pub live_buffer_events: Option<usize>,
     /// Log format: pretty or json.
     #[arg(long, env = "EVENTPULSE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -125,6 +132,8 @@ pub struct Settings {
     pub query_timeout: Duration,
     pub produce_timeout: Duration,
     pub limits: Limits,
+    pub live_max_streams: usize,
+    pub live_buffer_events: usize,
     pub log_format: LogFormat,
     pub kafka_properties: Vec<(String, String)>,
 }
@@ -165,6 +174,16 @@ impl Settings {
             query_timeout: millis("query_timeout_ms", layer.query_timeout_ms, 10_000)?,
             produce_timeout: millis("produce_timeout_ms", layer.produce_timeout_ms, 10_000)?,
             limits,
+            live_max_streams: in_range("live_max_streams", layer.live_max_streams, 100, 1, 10_000)?,
+            // At least one page of the feed's reads (500 rows), which arrive
+            // at once: a smaller buffer would cut off even fast clients.
+            live_buffer_events: in_range(
+                "live_buffer_events",
+                layer.live_buffer_events,
+                1024,
+                1000,
+                1 << 20,
+            )?,
             log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
             kafka_properties: parse_properties(layer.kafka_properties.unwrap_or_default())?,
         })
@@ -187,6 +206,8 @@ layer_over!(Layer {
     max_form_fields,
     max_future_skew_secs,
     max_age_days,
+    live_max_streams,
+    live_buffer_events,
     log_format,
     kafka_properties,
 });

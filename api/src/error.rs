@@ -51,6 +51,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the query ran longer than the server's limit; narrow the time range")]
     QueryTimeout,
+    #[error("{limit} live streams are open, the most this server allows (--live-max-streams); try again later")]
+    TooManyStreams { limit: usize },
     #[error("{} is unavailable, try again later", .dependency.label())]
     Unavailable {
         dependency: Dependency,
@@ -77,9 +79,10 @@ impl ApiError {
             Self::EventNotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::IngestionDisabled | Self::QueryTimeout | Self::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::IngestionDisabled
+            | Self::QueryTimeout
+            | Self::TooManyStreams { .. }
+            | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

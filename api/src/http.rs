@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::error::{ApiError, DependencyFailed};
 use crate::state::AppState;
-use crate::{ingest, lookup, stats};
+use crate::{ingest, live, lookup, stats};
 
 /// The OpenAPI 3.1 description of every route, served as is.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -47,6 +47,7 @@ fn table() -> RouteTable {
     .add(Method::GET, "/stats/hourly", stats::hourly)
     .add(Method::GET, "/stats/top-users", stats::top_users)
     .add(Method::GET, "/events/metrics", stats::metrics)
+    .add(Method::GET, "/events/live", live::live)
     .add(Method::GET, "/events/{event_id}", lookup::get_event)
     .add(Method::GET, "/events", lookup::list_events)
     .add(Method::POST, "/events", ingest::ingest_one)

@@ -23,9 +23,9 @@ use uuid::Uuid;
 
 use crate::auth::Authorized;
 use crate::error::{ApiError, Dependency, EventError};
-use crate::state::AppState;
 use crate::json_array;
 use crate::kafka::Record;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct Accepted {

@@ -5,6 +5,8 @@
 //! - [`stats`]: `GET /stats/hourly`, `GET /stats/top-users`, `GET /events/metrics`.
 //! - [`lookup`]: `GET /events/{event_id}` and `GET /events`, paginated by a
 //!   keyset [`cursor`].
+//! - [`live`]: `GET /events/live`, committed events as Server-Sent Events,
+//!   fed by one [`feed`] task per process that hears the consumer's commits.
 //! - [`params`]: query parameters parsed into valid values (400 naming the
 //!   parameter otherwise); [`queries`]: every SQL statement; [`db`]: the
 //!   read-only pool.
@@ -32,11 +34,13 @@ pub mod config;
 pub mod cursor;
 pub mod db;
 pub mod error;
+pub mod feed;
 pub mod http;
 pub mod ingest;
 pub mod json_array;
 pub mod kafka;
 pub mod keys;
+pub mod live;
 pub mod lookup;
 pub mod metrics;
 pub mod params;

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::cursor::Cursor;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::params::{type_filter, FromQuery, Params, Query, TimeRange};
 use crate::queries::{self, Listing, StoredRow};
+use crate::state::AppState;
 
 /// Default and largest page size of `GET /events`.
 pub const PAGE_DEFAULT: u32 = 100;

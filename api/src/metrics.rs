@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use eventpulse_events::{EventType, RejectReason};
 use eventpulse_service::metrics::{counter_vec, preregister, register, registry, render};
-use prometheus::{exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, Registry};
+use prometheus::{
+    exponential_buckets, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry,
+};
 
 use crate::error::Dependency;
 
@@ -20,6 +22,10 @@ pub struct Metrics {
     ingested: IntCounterVec,
     rejected: IntCounterVec,
     dependency_errors: IntCounterVec,
+    /// Live-feed streams open now.
+    pub live_clients: IntGauge,
+    live_sent: IntCounter,
+    live_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -71,6 +77,27 @@ impl Metrics {
                     &["dependency"],
                 ),
             ),
+            live_clients: register(
+                &r,
+                IntGauge::new(
+                    "eventpulse_api_live_clients",
+                    "Live-feed streams (GET /events/live) open now",
+                ),
+            ),
+            live_sent: register(
+                &r,
+                IntCounter::new(
+                    "eventpulse_api_live_events_sent_total",
+                    "Events sent on live-feed streams, summed over the streams",
+                ),
+            ),
+            live_dropped: register(
+                &r,
+                IntCounter::new(
+                    "eventpulse_api_live_clients_dropped_total",
+                    "Live-feed streams cut off because they fell a whole buffer behind",
+                ),
+            ),
             registry: r,
         };
         metrics.preregister_labels();
@@ -108,6 +135,14 @@ impl Metrics {
         self.dependency_errors
             .with_label_values(&[dependency.label()])
             .inc();
+    }
+
+    pub fn live_sent(&self) {
+        self.live_sent.inc();
+    }
+
+    pub fn live_dropped(&self) {
+        self.live_dropped.inc();
     }
 
     /// The Prometheus text exposition of every series.

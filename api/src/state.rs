@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use eventpulse_events::Limits;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
-use crate::keys::ApiKeys;
+use crate::feed::Feed;
 use crate::kafka::Ingestor;
+use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -20,5 +22,9 @@ pub struct AppState {
     pub max_batch_events: usize,
     pub max_body_bytes: usize,
     pub metrics: Metrics,
+    /// The source of `GET /events/live`.
+    pub feed: Feed,
+    /// One permit per live stream that may be open.
+    pub live_streams: Arc<Semaphore>,
+    pub live_max_streams: usize,
 }
-

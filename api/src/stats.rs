@@ -10,9 +10,9 @@ use eventpulse_events::EventType;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::params::{type_filter, FromQuery, Params, Query, TimeRange};
 use crate::queries::{self, Group, HourlyCount, UserCount};
+use crate::state::AppState;
 
 /// Default and largest `limit` of `/stats/top-users`.
 pub const TOP_USERS_DEFAULT: u32 = 10;

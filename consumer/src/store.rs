@@ -190,6 +190,13 @@ impl Store {
     ) -> Result<WriteOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted_types = insert_events(&mut tx, events).await?;
+        if !inserted_types.is_empty() {
+            // Delivered on commit only: the API's live feed then reads the new rows.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(eventpulse_service::feed::CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
         let dead_lettered = self.insert_dead_letters(&mut tx, rejects, form).await?;
         self.advance_offsets(&mut tx, next_offsets).await?;
         tx.commit().await?;

@@ -20,6 +20,7 @@
 //! - [`metrics`]: a Prometheus registry with the process series, registering
 //!   metrics as they are made, and the `/metrics` response.
 //! - [`dependency`]: the outside systems, as metric labels.
+//! - [`feed`]: the channel the consumer notifies and the API's live feed hears.
 //! - [`kafka`]: the start-up check that the brokers answer and a topic exists.
 //! - [`startup`]: binding the listener, and what `main` does with the
 //!   settings and the outcome (exit statuses 0, 1 and 2).
@@ -29,6 +30,7 @@
 
 pub mod common;
 pub mod dependency;
+pub mod feed;
 pub mod kafka;
 pub mod metrics;
 pub mod redact;

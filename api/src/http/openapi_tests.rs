@@ -1,7 +1,7 @@
 //! Keeps the hand-written `openapi.json` true: every route the router has is
 //! documented and nothing else is; each route documents exactly the query
 //! parameters its parameter struct accepts (`FromQuery::NAMES`), its path
-//! parameters, and the error statuses it can answer. CI runs this with the
+//! parameters and the headers it reads, and the error statuses it can answer. CI runs this with the
 //! other unit tests, so a route or parameter change without its
 //! documentation fails the build.
 
@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::{routes, OPENAPI};
+use crate::live::LiveParams;
 use crate::lookup::ListParams;
 use crate::params::FromQuery;
 use crate::stats::{HourlyParams, MetricsParams, TopUsersParams};
@@ -60,6 +61,15 @@ fn query_names(method: &str, path: &str) -> &'static [&'static str] {
         ("GET", "/stats/top-users") => TopUsersParams::NAMES,
         ("GET", "/events/metrics") => MetricsParams::NAMES,
         ("GET", "/events") => ListParams::NAMES,
+        ("GET", "/events/live") => LiveParams::NAMES,
+        _ => &[],
+    }
+}
+
+/// Request headers a route reads besides the API key.
+fn header_names(method: &str, path: &str) -> &'static [&'static str] {
+    match (method, path) {
+        ("GET", "/events/live") => &["Last-Event-ID"],
         _ => &[],
     }
 }
@@ -107,6 +117,9 @@ fn documents_each_routes_parameters() {
             .iter()
             .map(|name| ("query".to_owned(), (*name).to_owned()))
             .collect();
+        for name in header_names(method.as_str(), path) {
+            expected.insert(("header".to_owned(), (*name).to_owned()));
+        }
         for segment in path.split('/') {
             if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 expected.insert(("path".to_owned(), name.to_owned()));

@@ -1,5 +1,6 @@
 //! The whole path: events POSTed over HTTP -> Kafka -> the real consumer ->
-//! Postgres -> every query endpoint sees them.
+//! Postgres -> every query endpoint sees them, and the live feed streams each
+//! once (the consumer's commit notification wakes it).
 
 use std::collections::HashSet;
 
@@ -8,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::live::{Sse, Stream};
 use crate::support::{Api, Consumer, Stack, KEY, PATIENCE};
 
 struct Planned {
@@ -84,6 +86,7 @@ async fn events_posted_over_http_are_served_by_every_query() {
         .expect("truncates");
     let hour_a = this_hour - Duration::hours(3);
     let events = plan(hour_a);
+    let mut live = Stream::open(&api.base, "", None).await;
 
     let (status, body) = api.post("/events", Some(KEY), events[0].json.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -120,6 +123,15 @@ async fn events_posted_over_http_are_served_by_every_query() {
 
     check_metrics(&api, &range).await;
     check_lookups(&api, &events).await;
+    let streamed: Vec<Uuid> = live.take(33).await.iter().map(Sse::event_id).collect();
+    let unique: HashSet<Uuid> = streamed.iter().copied().collect();
+    let planned: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+    assert_eq!(
+        (unique, streamed.len()),
+        (planned, 33),
+        "each event streamed once"
+    );
+    drop(live);
 
     api.stop().await;
     consumer.stop().await;

@@ -8,5 +8,6 @@ mod support;
 mod end_to_end;
 mod ingest;
 mod listing;
+mod live;
 mod query;
 mod unavailable;

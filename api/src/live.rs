@@ -1,0 +1,301 @@
+//! `GET /events/live`: committed events as Server-Sent Events, in feed order
+//! ([`crate::feed`]). Each event's SSE `id` is its feed cursor; a client that
+//! reconnects with `Last-Event-ID` (browsers' `EventSource` does so by
+//! itself) first gets what it missed, read from Postgres, then the live
+//! stream, with no gap and no repeat.
+//!
+//! - Filters: `type` (one event type) and `user_id`.
+//! - `max_per_second=N`: a sampled stream for people watching high rates; an
+//!   `event: skipped` with `{"count": n}` precedes the next event after skips.
+//! - A stream that falls more than the feed's buffer behind (a slow client)
+//!   gets `event: dropped` and is closed, so it never holds up the others.
+//! - At most `--live-max-streams` streams at once; beyond that, 503.
+//! - A comment every 15 s keeps proxies from closing an idle stream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use eventpulse_events::{EventType, MAX_USER_ID_CHARS};
+use futures::Stream;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::feed::{rows_after, FeedCursor, FeedRow};
+use crate::lookup::EventView;
+use crate::metrics::Metrics;
+use crate::params::{FromQuery, Params, Query};
+use crate::state::AppState;
+
+/// Rows per Postgres read while a resuming stream catches up.
+const REPLAY_PAGE: i64 = 500;
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+pub struct LiveParams {
+    event_type: Option<EventType>,
+    user_id: Option<String>,
+    max_per_second: Option<u32>,
+}
+
+impl FromQuery for LiveParams {
+    const NAMES: &'static [&'static str] = &["type", "user_id", "max_per_second"];
+
+    fn from_query(query: &mut Query, _now: DateTime<Utc>) -> Result<Self, ApiError> {
+        let user_id = query.take("user_id");
+        if user_id
+            .as_ref()
+            .is_some_and(|u| u.chars().count() > MAX_USER_ID_CHARS)
+        {
+            return Err(ApiError::bad_parameter(
+                "user_id",
+                format!("user_id is longer than {MAX_USER_ID_CHARS} characters"),
+            ));
+        }
+        let max_per_second = match query.take("max_per_second") {
+            None => None,
+            Some(raw) => Some(query_rate(&raw)?),
+        };
+        Ok(Self {
+            event_type: query.event_type("type")?,
+            user_id,
+            max_per_second,
+        })
+    }
+}
+
+fn query_rate(raw: &str) -> Result<u32, ApiError> {
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_parameter("max_per_second", "max_per_second must be from 1 to 10000")
+        })
+}
+
+pub async fn live(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<LiveParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let resume =
+        match headers.get("last-event-id") {
+            None => None,
+            Some(value) => Some(value.to_str().ok().and_then(FeedCursor::parse).ok_or_else(
+                || ApiError::bad_parameter("Last-Event-ID", "Last-Event-ID is not a feed cursor"),
+            )?),
+        };
+    let permit = Arc::clone(&state.live_streams)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyStreams {
+            limit: state.live_max_streams,
+        })?;
+    // Subscribed before reading the start, so nothing falls between the two.
+    let rows = state.feed.subscribe();
+    let start = resume.unwrap_or_else(|| state.feed.head());
+    let guard = Guard::new(permit, state.metrics.clone());
+    let stream = LiveStream {
+        state,
+        filter: params,
+        rows,
+        sent: start,
+        replaying: resume.is_some(),
+        pending: VecDeque::new(),
+        sampler: None,
+        done: false,
+        _guard: guard,
+    };
+    Ok(Sse::new(futures::stream::unfold(stream, LiveStream::next))
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+}
+
+/// Holds the stream's slot and keeps the connected-clients gauge right
+/// however the stream ends (finished, dropped, client gone).
+struct Guard {
+    _permit: OwnedSemaphorePermit,
+    metrics: Metrics,
+}
+
+impl Guard {
+    fn new(permit: OwnedSemaphorePermit, metrics: Metrics) -> Self {
+        metrics.live_clients.inc();
+        Self {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.metrics.live_clients.dec();
+    }
+}
+
+/// At most `limit` events per second; counts what it leaves out.
+struct Sampler {
+    limit: u32,
+    window: Instant,
+    sent_in_window: u32,
+    skipped: u64,
+}
+
+impl Sampler {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            window: Instant::now(),
+            sent_in_window: 0,
+            skipped: 0,
+        }
+    }
+
+    /// Whether to send the next event; if so, how many were skipped before it.
+    fn admit(&mut self) -> Option<u64> {
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            self.window = Instant::now();
+            self.sent_in_window = 0;
+        }
+        if self.sent_in_window >= self.limit {
+            self.skipped += 1;
+            return None;
+        }
+        self.sent_in_window += 1;
+        Some(std::mem::take(&mut self.skipped))
+    }
+}
+
+struct LiveStream {
+    state: AppState,
+    filter: LiveParams,
+    rows: Receiver<Arc<FeedRow>>,
+    /// The cursor of the last row handled (sent, filtered out or skipped).
+    sent: FeedCursor,
+    /// Reading missed rows from Postgres before switching to the live rows.
+    replaying: bool,
+    /// Events ready to go out, oldest first.
+    pending: VecDeque<Event>,
+    sampler: Option<Sampler>,
+    done: bool,
+    _guard: Guard,
+}
+
+impl LiveStream {
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((Ok(event), self));
+            }
+            if self.done {
+                return None;
+            }
+            if self.replaying {
+                self.replay().await;
+            } else {
+                self.receive().await;
+            }
+        }
+    }
+
+    /// One page of missed rows from Postgres; the live rows take over once a
+    /// page comes back short.
+    async fn replay(&mut self) {
+        match rows_after(&self.state.pool, self.sent, REPLAY_PAGE).await {
+            Ok(rows) => {
+                self.replaying = rows.len() as i64 == REPLAY_PAGE;
+                for row in rows {
+                    self.handle(&row);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("live feed: replaying for a resumed stream: {e}");
+                self.end("postgres_unavailable");
+            }
+        }
+    }
+
+    async fn receive(&mut self) {
+        let received = tokio::select! {
+            biased;
+            () = self.state.feed.stopped() => return self.end("server_stopping"),
+            received = self.rows.recv() => received,
+        };
+        match received {
+            Ok(row) => self.handle(&row),
+            Err(RecvError::Lagged(missed)) => {
+                self.state.metrics.live_dropped();
+                tracing::info!(missed, "live feed: a stream fell behind and was cut off");
+                self.end("slow_client");
+            }
+            Err(RecvError::Closed) => self.end("server_stopping"),
+        }
+    }
+
+    /// Queues `row` if it is new to this stream and passes its filters.
+    fn handle(&mut self, row: &FeedRow) {
+        let cursor = row.cursor();
+        if cursor <= self.sent {
+            return; // already handled: replay and live overlap
+        }
+        self.sent = cursor;
+        let stored = &row.row;
+        if self
+            .filter
+            .event_type
+            .is_some_and(|t| t.as_str() != stored.event_type)
+            || self
+                .filter
+                .user_id
+                .as_ref()
+                .is_some_and(|u| *u != stored.user_id)
+        {
+            return;
+        }
+        let limit = self.filter.max_per_second;
+        let skipped = match limit {
+            Some(limit) => {
+                let sampler = self.sampler.get_or_insert_with(|| Sampler::new(limit));
+                match sampler.admit() {
+                    Some(skipped) => skipped,
+                    None => return,
+                }
+            }
+            None => 0,
+        };
+        let view = match EventView::try_from(stored.clone()) {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::error!(event_id = %stored.event_id, "live feed: {e:#}");
+                return;
+            }
+        };
+        if skipped > 0 {
+            let note = Event::default()
+                .event("skipped")
+                .data(format!(r#"{{"count":{skipped}}}"#));
+            self.pending.push_back(note);
+        }
+        let event = Event::default()
+            .id(cursor.to_string())
+            .json_data(view)
+            .expect("an event view serialises");
+        self.pending.push_back(event);
+        self.state.metrics.live_sent();
+    }
+
+    /// Sends a last `dropped` event saying why, then ends the stream.
+    fn end(&mut self, reason: &str) {
+        let event = Event::default().event("dropped").data(format!(
+            r#"{{"reason":"{reason}","last_event_id":"{}"}}"#,
+            self.sent
+        ));
+        self.pending.push_back(event);
+        self.done = true;
+    }
+}
