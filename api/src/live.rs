@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
-use eventpulse_events::{EventType, MAX_USER_ID_CHARS};
+use eventpulse_events::EventType;
 use futures::Stream;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 use tokio::sync::OwnedSemaphorePermit;
@@ -48,16 +48,7 @@ impl FromQuery for LiveParams {
     const NAMES: &'static [&'static str] = &["type", "user_id", "max_per_second"];
 
     fn from_query(query: &mut Query, _now: DateTime<Utc>) -> Result<Self, ApiError> {
-        let user_id = query.take("user_id");
-        if user_id
-            .as_ref()
-            .is_some_and(|u| u.chars().count() > MAX_USER_ID_CHARS)
-        {
-            return Err(ApiError::bad_parameter(
-                "user_id",
-                format!("user_id is longer than {MAX_USER_ID_CHARS} characters"),
-            ));
-        }
+        let user_id = query.user_id("user_id")?;
         let max_per_second = match query.take("max_per_second") {
             None => None,
             Some(raw) => Some(query_rate(&raw)?),

@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use eventpulse_events::{EventType, MAX_USER_ID_CHARS};
+use eventpulse_events::EventType;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -72,16 +72,7 @@ impl FromQuery for ListParams {
     const NAMES: &'static [&'static str] = &["user_id", "type", "from", "to", "limit", "cursor"];
 
     fn from_query(query: &mut Query, _now: DateTime<Utc>) -> Result<Self, ApiError> {
-        let user_id = query.take("user_id");
-        if user_id
-            .as_ref()
-            .is_some_and(|u| u.chars().count() > MAX_USER_ID_CHARS)
-        {
-            return Err(ApiError::bad_parameter(
-                "user_id",
-                format!("user_id is longer than {MAX_USER_ID_CHARS} characters"),
-            ));
-        }
+        let user_id = query.user_id("user_id")?;
         Ok(Self {
             user_id,
             event_type: query.event_type("type")?,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use eventpulse_events::EventType;
+use eventpulse_events::{EventType, MAX_USER_ID_CHARS};
 
 use crate::error::ApiError;
 
@@ -84,6 +84,21 @@ impl Query {
             let known: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
             ApiError::bad_parameter(name, format!("{name} must be one of {}", known.join(", ")))
         })
+    }
+
+    /// A user id as events carry it (at most `MAX_USER_ID_CHARS` characters).
+    pub fn user_id(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
+        let user_id = self.take(name);
+        if user_id
+            .as_ref()
+            .is_some_and(|u| u.chars().count() > MAX_USER_ID_CHARS)
+        {
+            return Err(ApiError::bad_parameter(
+                name,
+                format!("{name} is longer than {MAX_USER_ID_CHARS} characters"),
+            ));
+        }
+        Ok(user_id)
     }
 
     /// A positive whole number, `default` when absent, capped at `max`.
