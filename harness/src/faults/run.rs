@@ -24,8 +24,8 @@ pub struct Run {
     producer: Option<RunningProducer>,
     pub last_fault: Instant,
     restarted: bool,
-    /// Records produced by [`Run::produce_raw`], on top of the seeded traffic.
-    raw_produced: u64,
+    /// Whether [`Run::produce_raw`] added records to the seeded traffic.
+    raw_produced: bool,
     notes: Vec<String>,
 }
 
@@ -57,7 +57,7 @@ impl Run {
             producer: None,
             last_fault: Instant::now(),
             restarted: false,
-            raw_produced: 0,
+            raw_produced: false,
             notes: Vec::new(),
         };
         for _ in 0..consumers {
@@ -124,15 +124,26 @@ impl Run {
             .create()?;
         for (i, value) in values.iter().enumerate() {
             let key = format!("{key_prefix}-{}", i % 7);
-            let record = FutureRecord::to(&self.target.topic)
-                .key(&key)
-                .payload(value.as_slice());
-            producer
-                .send(record, Duration::from_secs(30))
-                .await
-                .map_err(|(e, _)| anyhow::anyhow!("producing {key_prefix} records: {e}"))?;
-            self.raw_produced += 1;
+            // nisshi's sqlite storage refuses a produce now and then under
+            // heavy load ("database is locked"): try again. A retried record
+            // may be there twice; the drain counts what the topic holds.
+            let mut attempt = 0;
+            loop {
+                let record = FutureRecord::to(&self.target.topic)
+                    .key(&key)
+                    .payload(value.as_slice());
+                match producer.send(record, Duration::from_secs(30)).await {
+                    Ok(_) => break,
+                    Err((e, _)) if attempt < 5 => {
+                        attempt += 1;
+                        eprintln!("faults: producing {key_prefix} record {i} failed ({e}); again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err((e, _)) => anyhow::bail!("producing {key_prefix} records: {e}"),
+                }
+            }
         }
+        self.raw_produced = true;
         Ok(())
     }
 
@@ -248,9 +259,14 @@ impl Run {
     /// then checks the outcome exactly.
     pub async fn finish(mut self, scenario: &str) -> anyhow::Result<Row> {
         let summary = self.producer.take().expect("traffic started").finish()?;
-        self.target
-            .wait_drained(summary.acked + self.raw_produced, Instant::now())
-            .await?;
+        // With raw records (some possibly written twice) the topic itself
+        // says how many messages there are to drain.
+        let messages = if self.raw_produced {
+            topic_messages(&self.target)?
+        } else {
+            summary.acked
+        };
+        self.target.wait_drained(messages, Instant::now()).await?;
         let recover_secs = self.last_fault.elapsed().as_secs_f64();
         if !self.restarted {
             self.check_metrics().await?;
@@ -293,6 +309,24 @@ impl Run {
         anyhow::ensure!(agree, "metrics disagree with Postgres: stored {stored} vs {rows} rows, rejected {rejected} vs {dead}");
         Ok(())
     }
+}
+
+/// What the stored offsets must cover: the sum of the partitions' high watermarks.
+fn topic_messages(target: &crate::procs::Target) -> anyhow::Result<u64> {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &target.services.brokers)
+        .create()?;
+    let mut total = 0;
+    for partition in 0..PARTITIONS {
+        let (_, high) = rdkafka::consumer::Consumer::fetch_watermarks(
+            &consumer,
+            &target.topic,
+            partition,
+            Duration::from_secs(10),
+        )?;
+        total += high as u64; // the stored next offsets sum to this
+    }
+    Ok(total)
 }
 
 pub fn scrape(port: u16) -> anyhow::Result<String> {
