@@ -4,9 +4,10 @@
 //! address. Ingestion is enabled by configuring at least one API key;
 //! without one the service starts read-only and says so.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use eventpulse_service::startup;
@@ -20,6 +21,9 @@ use crate::http;
 use crate::kafka::{Ingestor, ProducerSettings};
 use crate::metrics::Metrics;
 use crate::state::AppState;
+
+/// How long requests in flight may finish after shutdown began.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
@@ -86,13 +90,28 @@ impl Application {
         tracing::info!(addr = %self.addr(), ingestion, "API started");
         let (pool, ingestor) = (self.state.pool.clone(), self.state.ingestor.clone());
         let feed = self.state.feed.clone();
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
             feed.stop();
+            let _ = stopping.send(true);
         };
-        let served = axum::serve(self.listener, http::router(self.state))
+        let serve = axum::serve(self.listener, http::router(self.state))
             .with_graceful_shutdown(shutdown)
-            .await;
+            .into_future();
+        // A client that stops reading while keeping its connection open
+        // would hold the graceful shutdown forever.
+        let overrun = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            () = overrun => {
+                tracing::warn!("connections still open {}s after shutdown began; closing them", SHUTDOWN_GRACE.as_secs());
+                Ok(())
+            }
+        };
         if let Some(ingestor) = ingestor {
             tokio::task::block_in_place(|| ingestor.flush());
         }

@@ -182,7 +182,7 @@ impl Settings {
                 layer.live_buffer_events,
                 1024,
                 1000,
-                1 << 20,
+                8192,
             )?,
             log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
             kafka_properties: parse_properties(layer.kafka_properties.unwrap_or_default())?,

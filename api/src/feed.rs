@@ -90,8 +90,7 @@ pub async fn rows_after(
     .await
 }
 
-/// The cursor of the newest committed row: where a stream without
-/// `Last-Event-ID` starts.
+/// The cursor of the newest committed row at start-up.
 async fn head(pool: &PgPool) -> sqlx::Result<FeedCursor> {
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT feed_xid::text::int8, feed_seq FROM events \
@@ -141,6 +140,10 @@ impl Feed {
         self.stopping.send_replace(true);
     }
 
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
     /// Completes once [`Feed::stop`] was called.
     pub async fn stopped(&self) {
         let mut stopping = self.stopping.subscribe();
@@ -151,7 +154,9 @@ impl Feed {
         self.rows.subscribe()
     }
 
-    /// The newest row handed to the streams so far.
+    /// The newest row handed to the streams so far (rows of the page being
+    /// handed out may be newer): where a stream without `Last-Event-ID`
+    /// starts reading from Postgres.
     pub fn head(&self) -> FeedCursor {
         *self.head.borrow()
     }
@@ -181,6 +186,10 @@ impl Reader {
                 // The connection dropped: listen again on the next round.
                 Ok(Ok(None)) | Ok(Err(_)) => listener = None,
                 Ok(Ok(Some(_))) | Err(_) => {}
+            }
+            // One read covers every commit notified so far.
+            if let Some(l) = listener.as_mut() {
+                while l.next_buffered().is_some() {}
             }
             if listener.is_none() {
                 tokio::time::sleep(POLL).await;

@@ -35,7 +35,8 @@ use crate::params::{FromQuery, Params, Query};
 use crate::state::AppState;
 
 /// Rows per Postgres read while a resuming stream catches up.
-const REPLAY_PAGE: i64 = 500;
+/// Small, so a replaying stream holds little (rows are at most 64 KiB).
+const REPLAY_PAGE: i64 = 100;
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
 pub struct LiveParams {
@@ -87,16 +88,18 @@ pub async fn live(
         .map_err(|_| ApiError::TooManyStreams {
             limit: state.live_max_streams,
         })?;
-    // Subscribed before reading the start, so nothing falls between the two.
-    let rows = state.feed.subscribe();
+    // Every stream starts by reading from Postgres (from the feed's head
+    // when not resuming), and subscribes to the live rows only once it has
+    // caught up: nothing falls between the two, and a long replay cannot
+    // overrun the shared buffer.
     let start = resume.unwrap_or_else(|| state.feed.head());
     let guard = Guard::new(permit, state.metrics.clone());
     let stream = LiveStream {
         state,
         filter: params,
-        rows,
+        rows: None,
         sent: start,
-        replaying: resume.is_some(),
+        replaying: true,
         pending: VecDeque::new(),
         sampler: None,
         done: false,
@@ -165,7 +168,8 @@ impl Sampler {
 struct LiveStream {
     state: AppState,
     filter: LiveParams,
-    rows: Receiver<Arc<FeedRow>>,
+    /// The live rows, subscribed once the replay has caught up.
+    rows: Option<Receiver<Arc<FeedRow>>>,
     /// The cursor of the last row handled (sent, filtered out or skipped).
     sent: FeedCursor,
     /// Reading missed rows from Postgres before switching to the live rows.
@@ -194,12 +198,21 @@ impl LiveStream {
         }
     }
 
-    /// One page of missed rows from Postgres; the live rows take over once a
-    /// page comes back short.
+    /// One page of missed rows from Postgres. The first short page
+    /// subscribes to the live rows, and one more page covers what committed
+    /// meanwhile; the live rows take over after that.
     async fn replay(&mut self) {
+        if self.state.feed.is_stopping() {
+            return self.end("server_stopping");
+        }
         match rows_after(&self.state.pool, self.sent, REPLAY_PAGE).await {
             Ok(rows) => {
-                self.replaying = rows.len() as i64 == REPLAY_PAGE;
+                if (rows.len() as i64) < REPLAY_PAGE {
+                    match self.rows {
+                        None => self.rows = Some(self.state.feed.subscribe()),
+                        Some(_) => self.replaying = false,
+                    }
+                }
                 for row in rows {
                     self.handle(&row);
                 }
@@ -212,10 +225,13 @@ impl LiveStream {
     }
 
     async fn receive(&mut self) {
+        let Some(rows) = self.rows.as_mut() else {
+            unreachable!("the live rows are subscribed before the replay ends");
+        };
         let received = tokio::select! {
             biased;
             () = self.state.feed.stopped() => return self.end("server_stopping"),
-            received = self.rows.recv() => received,
+            received = rows.recv() => received,
         };
         match received {
             Ok(row) => self.handle(&row),

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use eventpulse_service::startup;
@@ -106,6 +107,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = ShutdownFlag::spawn(shutdown);
+        tokio::spawn(exit_if_shutdown_overruns(
+            shutdown.clone(),
+            self.pipeline.settings.shutdown_timeout,
+        ));
         tracing::info!(metrics = %self.metrics_addr(), "consumer started");
         let running = Arc::clone(&self.http.running);
         let server = tokio::spawn(http::serve(self.listener, self.http, shutdown.clone()));
@@ -118,4 +123,22 @@ impl Application {
         let _ = server.await;
         result
     }
+}
+
+/// After the flush deadline the consumer still commits to Kafka and leaves
+/// the group; with the broker unreachable librdkafka can wait a session
+/// timeout for each. Past the deadline and this much more, the process ends
+/// anyway: everything durable is in Postgres, so this is no worse than a
+/// `kill -9`, and SIGTERM always ends the process in bounded time.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+async fn exit_if_shutdown_overruns(shutdown: ShutdownFlag, timeout: Duration) {
+    shutdown.requested().await;
+    tokio::time::sleep(timeout + EXIT_GRACE).await;
+    tracing::error!(
+        "shutdown took longer than --shutdown-timeout-secs ({}s) + {}s (Kafka unreachable?); exiting now, unflushed messages will be re-read",
+        timeout.as_secs(),
+        EXIT_GRACE.as_secs()
+    );
+    std::process::exit(1);
 }

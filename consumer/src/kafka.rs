@@ -83,7 +83,17 @@ impl ConsumerContext for GroupContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 self.commits.revoked(consumer, &partitions);
-                if let Err(e) = consumer.incremental_unassign(list) {
+                // librdkafka refuses the whole call if one partition of it is
+                // not assigned (at close the list holds partitions still
+                // waiting for their start): unassign only those it has.
+                let assigned = consumer.assignment().unwrap_or_default();
+                let mut revoke = TopicPartitionList::new();
+                for e in list.elements() {
+                    if assigned.find_partition(e.topic(), e.partition()).is_some() {
+                        revoke.add_partition(e.topic(), e.partition());
+                    }
+                }
+                if let Err(e) = consumer.incremental_unassign(&revoke) {
                     self.metrics.failed(
                         Dependency::Kafka,
                         &anyhow::Error::new(e).context("unassigning revoked partitions"),

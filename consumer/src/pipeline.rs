@@ -261,7 +261,7 @@ impl Running {
 
     fn start_partitions(&mut self, resolved: Resolved) {
         self.resolving = None;
-        if let Some(instance) = resolved.new_instance {
+        if let Some(instance) = resolved.instance {
             self.new_instance = Some(instance);
             self.apply_new_instance();
         }

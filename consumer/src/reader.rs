@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -29,7 +29,12 @@ impl RecordReader {
         config
             .set("group.id", format!("{}.record-reader", settings.group_id))
             .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
+            .set("enable.auto.offset.store", "false")
+            // It reads one record at a time: a small prefetch keeps it out
+            // of the memory budget (a record larger than this still arrives).
+            .set("queued.max.messages.kbytes", "1024")
+            .set("fetch.max.bytes", "1048576")
+            .set("max.partition.fetch.bytes", "1048576");
         let consumer = config
             .create()
             .context("creating the Kafka record reader (check -X / EVENTPULSE_KAFKA_PROPERTIES)")?;
@@ -40,8 +45,9 @@ impl RecordReader {
     }
 
     /// The Kafka timestamp of the record at `offset`, or `None` if there is
-    /// no record exactly there (compacted away, a transaction marker) or it
-    /// did not arrive within `timeout`. Blocks: call it on a blocking thread.
+    /// no record exactly there (compacted away, a transaction marker); an
+    /// error if none arrived within `timeout`. Blocks: call it on a blocking
+    /// thread.
     pub fn timestamp_at(
         &self,
         partition: i32,
@@ -52,6 +58,9 @@ impl RecordReader {
         list.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
         self.consumer.assign(&list)?;
         let deadline = Instant::now() + timeout;
+        // Errors queued while the reader sat idle (a broker connection that
+        // came and went) are not about this read: keep reading past them.
+        let mut last_error = None;
         let found = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.consumer.poll(left) {
@@ -61,8 +70,13 @@ impl RecordReader {
                         .flatten());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => break Err(e),
-                None => break Ok(None),
+                Some(Err(e)) if !left.is_zero() => last_error = Some(e),
+                // Not knowing is not "no record there": the caller retries.
+                Some(Err(_)) | None => {
+                    break Err(last_error.unwrap_or(KafkaError::MessageConsumption(
+                        RDKafkaErrorCode::OperationTimedOut,
+                    )))
+                }
             }
         };
         self.consumer.unassign()?;

@@ -28,9 +28,11 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Resolved {
     pub starts: Vec<StartAt>,
-    /// Set when Postgres was found behind Kafka: the database's new identity,
-    /// under which Redis marks must be read from now on.
-    pub new_instance: Option<Uuid>,
+    /// The database's identity as read after the decisions: new when this
+    /// member or another one found Postgres behind Kafka, so Redis marks
+    /// written before are ignored by every member that starts a partition.
+    pub instance: Option<Uuid>,
+    rotated: bool,
 }
 
 /// What reading a partition's start takes; cheap to clone (handles only).
@@ -77,6 +79,12 @@ impl Resolver {
             self.settle(start, resume, &mut resolved).await?;
             resolved.starts.push(start);
         }
+        // Another member may have rotated it since this one started.
+        let instance = retry::until_ok(Dependency::Postgres, metrics, shutdown, || {
+            self.store.instance_id()
+        })
+        .await?;
+        resolved.instance = Some(instance);
         Ok(resolved)
     }
 
@@ -103,12 +111,12 @@ impl Resolver {
                 })
                 .await
             }
-            Resume::PostgresBehind { .. } if resolved.new_instance.is_none() => {
-                let fresh = retry::until_ok(Dependency::Postgres, metrics, shutdown, || {
+            Resume::PostgresBehind { .. } if !resolved.rotated => {
+                retry::until_ok(Dependency::Postgres, metrics, shutdown, || {
                     self.store.rotate_instance_id()
                 })
                 .await?;
-                resolved.new_instance = Some(fresh);
+                resolved.rotated = true;
                 Ok(())
             }
             _ => Ok(()),

@@ -191,8 +191,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted_types = insert_events(&mut tx, events).await?;
         if !inserted_types.is_empty() {
-            // Delivered on commit only: the API's live feed then reads the new rows.
-            sqlx::query("SELECT pg_notify($1, '')")
+            // Delivered on commit only: the API's live feed then reads the new
+            // rows. Skipped while the notification queue is half full (a
+            // listener not reading): a full queue would fail the commit, and
+            // the feed polls every second anyway.
+            sqlx::query("SELECT pg_notify($1, '') WHERE pg_notification_queue_usage() < 0.5")
                 .bind(eventpulse_service::feed::CHANNEL)
                 .execute(&mut *tx)
                 .await?;
