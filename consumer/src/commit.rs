@@ -37,6 +37,10 @@ pub enum GroupChange {
     /// Newly owned partitions whose position must be read before they start.
     Assigned(Vec<(i32, Generation)>),
     Revoked(Vec<i32>),
+    /// A partition read past its end (the topic was recreated or its log
+    /// truncated while it was fetched): unassigned and read again from where
+    /// its position is decided anew.
+    Restarted(i32, Generation),
 }
 
 /// Where a starting partition begins to fetch.
@@ -142,6 +146,25 @@ impl Commits {
                 .remove_label_values(&[&partition.to_string()]);
         }
         tracing::info!(?partitions, "partitions revoked");
+    }
+
+    /// librdkafka's statistics show `partition` fetching at `next`, past its
+    /// high watermark `high`: its offsets were reused under this member.
+    pub fn past_the_end(&self, partition: i32, next: i64, high: i64) {
+        let mut state = self.state();
+        let Some((partition, generation)) = state.partitions.restart(partition) else {
+            return;
+        };
+        state
+            .changes
+            .push(GroupChange::Restarted(partition, generation));
+        self.changed.notify_one();
+        drop(state);
+        self.metrics.partition_anomaly("offsets_rewound", format_args!(
+            "{}/{partition}: fetching at offset {next}, past the high watermark {high}: its offsets \
+             are being reused (topic recreated or log truncated); deciding its position again",
+            self.topic
+        ));
     }
 
     /// Whether `partition` still waits to start under `generation`.

@@ -38,7 +38,8 @@ impl GroupContext {
 }
 
 impl ClientContext for GroupContext {
-    /// librdkafka's statistics carry each partition's lag behind its high watermark.
+    /// librdkafka's statistics carry each partition's lag behind its high
+    /// watermark, and show a partition whose offsets went back.
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             return;
@@ -49,6 +50,16 @@ impl ClientContext for GroupContext {
                     .consumer_lag
                     .with_label_values(&[&partition.to_string()])
                     .set(stats.consumer_lag);
+            }
+            // A fetch position past the end never catches up by itself (the
+            // new messages below it would be skipped): decide it again.
+            if *partition >= 0
+                && stats.fetch_state == "active"
+                && stats.hi_offset >= 0
+                && stats.next_offset > stats.hi_offset
+            {
+                self.commits
+                    .past_the_end(*partition, stats.next_offset, stats.hi_offset);
             }
         }
     }

@@ -106,6 +106,20 @@ impl Partitions {
         self.owned.len()
     }
 
+    /// Starts an active partition over under a new generation (its offsets
+    /// went back under a running consumer); `None` if it is not active.
+    pub fn restart(&mut self, partition: i32) -> Option<(i32, Generation)> {
+        let active = self
+            .owned
+            .get(&partition)
+            .is_some_and(|o| matches!(o.phase, Phase::Active { .. }));
+        if !active {
+            return None;
+        }
+        self.owned.remove(&partition);
+        self.assign(&[partition]).pop()
+    }
+
     /// Whether `partition` is still owned under `generation` and starting.
     pub fn is_starting(&self, partition: i32, generation: Generation) -> bool {
         self.owned
@@ -211,6 +225,28 @@ mod tests {
         let generation = parts.assign(&[partition])[0].1;
         assert!(parts.activate(partition, generation, epoch, at));
         generation
+    }
+
+    #[test]
+    fn only_an_active_partition_restarts_and_under_a_new_generation() {
+        let mut parts = Partitions::default();
+        assert_eq!(parts.restart(0), None, "not owned");
+        let starting = parts.assign(&[0])[0].1;
+        assert_eq!(parts.restart(0), None, "already starting");
+        assert!(parts.activate(0, starting, 0, Some(300)));
+        let (partition, again) = parts.restart(0).expect("an active partition restarts");
+        assert_eq!(partition, 0);
+        assert!(again > starting);
+        assert!(parts.is_starting(0, again));
+        assert_eq!(
+            parts.admit(0, 0),
+            Admission::SkipUnassigned,
+            "until it starts again"
+        );
+        assert!(
+            parts.durable().is_empty(),
+            "its old position is not committed"
+        );
     }
 
     #[test]

@@ -234,6 +234,12 @@ impl Running {
         for change in self.commits().take_changes() {
             match change {
                 GroupChange::Assigned(partitions) => self.waiting.extend(partitions),
+                GroupChange::Restarted(partition, generation) => {
+                    self.unassign(partition);
+                    self.waiting.retain(|(p, _)| *p != partition);
+                    self.batch.drop_partitions(&[partition]);
+                    self.waiting.push((partition, generation));
+                }
                 GroupChange::Revoked(partitions) => {
                     self.waiting.retain(|(p, _)| !partitions.contains(p));
                     let dropped = self.batch.drop_partitions(&partitions);
@@ -242,6 +248,18 @@ impl Running {
                     }
                 }
             }
+        }
+    }
+
+    /// Stops fetching `partition` until its position is decided again.
+    fn unassign(&self, partition: i32) {
+        let mut list = rdkafka::TopicPartitionList::new();
+        list.add_partition(&self.settings.topic, partition);
+        if let Err(e) = self.consumer.incremental_unassign(&list) {
+            self.metrics.failed(
+                Dependency::Kafka,
+                &anyhow::Error::new(e).context("unassigning a partition read past its end"),
+            );
         }
     }
 

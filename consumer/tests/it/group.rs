@@ -74,6 +74,24 @@ async fn a_member_joining_mid_stream_gets_partitions_and_nothing_stalls() {
     assert_eq!(first.metric("eventpulse_assigned_partitions").await, 6.0);
 
     let second = harness.start(harness.layer()).await;
+    // The join completes only if the owner acknowledges the empty assignment
+    // that follows its revoke.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let owned = loop {
+        let owned = (
+            first.metric("eventpulse_assigned_partitions").await,
+            second.metric("eventpulse_assigned_partitions").await,
+        );
+        let shared = owned.0 > 0.0 && owned.1 > 0.0 && owned.0 + owned.1 == 6.0;
+        if shared || tokio::time::Instant::now() > deadline {
+            break owned;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        owned.0 > 0.0 && owned.1 > 0.0 && owned.0 + owned.1 == 6.0,
+        "the partitions are shared: {owned:?}"
+    );
     let (more, more_ids) = valid_events(2000, 200);
     harness.produce(&more).await;
     expected.extend(more_ids);
@@ -83,14 +101,6 @@ async fn a_member_joining_mid_stream_gets_partitions_and_nothing_stalls() {
             .await,
         3000,
         "every event stored after the second member joined"
-    );
-    let owned = (
-        first.metric("eventpulse_assigned_partitions").await,
-        second.metric("eventpulse_assigned_partitions").await,
-    );
-    assert!(
-        owned.0 > 0.0 && owned.1 > 0.0 && owned.0 + owned.1 == 6.0,
-        "the partitions are shared: {owned:?}"
     );
     first.stop().await;
     second.stop().await;

@@ -276,6 +276,36 @@ async fn a_recreated_topic_as_long_as_the_stored_position_is_read_from_its_start
     recreated_topic_is_read_again(300, 300).await;
 }
 
+/// The topic deleted and recreated while the consumer runs: the running
+/// member sees the partition's offsets go back (or the partition come back
+/// at assignment with the stored offset past its end) and reads the new
+/// events as a new epoch, whichever path librdkafka takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_recreated_under_a_running_consumer_is_read_again() {
+    let harness = Harness::new(1).await;
+    let (first, _) = valid_events(300, 30);
+    harness.produce(&first).await;
+    let consumer = harness.start(harness.layer()).await;
+    assert_eq!(harness.wait_for_count(POSITIONS, 300).await, 300);
+
+    recreate_topic(&harness.topic).await;
+    let (second, second_ids) = valid_events(200, 30);
+    send(&producer(1_000_000), &harness.topic, &second, None).await;
+    let stored = harness.wait_for_count(EVENTS, 500).await;
+    let anomalies = consumer
+        .metric("eventpulse_partition_anomalies_total")
+        .await;
+    let stopped = stops_cleanly(consumer).await;
+    let missing = second_ids.difference(&harness.stored_ids().await).count();
+    assert_eq!(
+        (stored, missing, stopped),
+        (500, 0, true),
+        "(events stored, new events missing, stopped)"
+    );
+    assert!(anomalies >= 1.0, "the reuse is counted: {anomalies}");
+    harness.finish().await;
+}
+
 /// Replaces the harness's (empty) database with one of the same name in
 /// LATIN1. On the usual UTF-8 database validation leaves nothing for Postgres
 /// to refuse: U+0000 is rejected up front, numbers are bounded, and text,
