@@ -39,4 +39,6 @@ fi
 export EVENTPULSE_REDIS_URL="${EVENTPULSE_REDIS_URL:-redis://127.0.0.1:6379}"
 export EVENTPULSE_TEST_ADMIN_DATABASE_URL="${EVENTPULSE_TEST_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-target/release/eventpulse-bench --bin-dir target/release "$@"
+# Cargo builds into CARGO_TARGET_DIR when it is set (a shared target folder).
+bin="${CARGO_TARGET_DIR:-target}/release"
+"$bin/eventpulse-bench" --bin-dir "$bin" "$@"

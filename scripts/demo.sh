@@ -27,7 +27,7 @@ ensure_cargo_on_path
 "$here/stack.sh" up
 log "building the consumer and the producer (release)"
 cargo build --release --quiet -p eventpulse-consumer -p eventpulse-producer
-bin="$EP_ROOT/target/release"
+bin="${CARGO_TARGET_DIR:-$EP_ROOT/target}/release"
 
 psql_count() { psql "$database_url" -Atc "$1"; }
 # The schema may not exist yet on a first run; the consumer creates it.

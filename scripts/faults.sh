@@ -39,4 +39,6 @@ build=(cargo build --quiet -p eventpulse-consumer -p eventpulse-producer -p even
 [[ $profile == release ]] && build+=(--release)
 "${build[@]}"
 
-"target/$profile/eventpulse-faults" --bin-dir "target/$profile" "$@"
+# Cargo builds into CARGO_TARGET_DIR when it is set (a shared target folder).
+bin="${CARGO_TARGET_DIR:-target}/$profile"
+"$bin/eventpulse-faults" --bin-dir "$bin" "$@"
