@@ -21,6 +21,7 @@ use crate::http;
 use crate::kafka::{Ingestor, ProducerSettings};
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::status::Watermarks;
 
 /// How long requests in flight may finish after shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -66,6 +67,10 @@ impl Application {
             feed,
             live_streams: Arc::new(Semaphore::new(settings.live_max_streams)),
             live_max_streams: settings.live_max_streams,
+            watermarks: Arc::new(Watermarks::new(
+                &settings.brokers,
+                &settings.kafka_properties,
+            )?),
         };
         Ok(Self { listener, state })
     }

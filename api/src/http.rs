@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::error::{ApiError, DependencyFailed};
 use crate::state::AppState;
-use crate::{ingest, live, lookup, stats};
+use crate::{ingest, live, lookup, stats, status};
 
 /// The OpenAPI 3.1 description of every route, served as is.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -52,6 +52,7 @@ fn table() -> RouteTable {
     .add(Method::GET, "/events", lookup::list_events)
     .add(Method::POST, "/events", ingest::ingest_one)
     .add(Method::POST, "/events/batch", ingest::ingest_batch)
+    .add(Method::GET, "/pipeline/status", status::pipeline_status)
     .add(Method::GET, "/healthz", healthz)
     .add(Method::GET, "/metrics", metrics)
     .add(Method::GET, "/openapi.json", openapi)

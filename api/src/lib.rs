@@ -7,6 +7,8 @@
 //!   keyset [`cursor`].
 //! - [`live`]: `GET /events/live`, committed events as Server-Sent Events,
 //!   fed by one [`feed`] task per process that hears the consumer's commits.
+//! - [`status`]: `GET /pipeline/status`, each partition's stored position,
+//!   high watermark and lag, and the time since the last commit.
 //! - [`params`]: query parameters parsed into valid values (400 naming the
 //!   parameter otherwise); [`queries`]: every SQL statement; [`db`]: the
 //!   read-only pool.
@@ -47,6 +49,7 @@ pub mod params;
 pub mod queries;
 pub mod state;
 pub mod stats;
+pub mod status;
 
 pub use app::Application;
 pub use config::{Cli, Settings};

@@ -11,6 +11,7 @@ use crate::feed::Feed;
 use crate::kafka::Ingestor;
 use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
+use crate::status::Watermarks;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,4 +28,6 @@ pub struct AppState {
     /// One permit per live stream that may be open.
     pub live_streams: Arc<Semaphore>,
     pub live_max_streams: usize,
+    /// Reads the brokers' high watermarks for `GET /pipeline/status`.
+    pub watermarks: Arc<Watermarks>,
 }

@@ -10,4 +10,5 @@ mod ingest;
 mod listing;
 mod live;
 mod query;
+mod status;
 mod unavailable;
