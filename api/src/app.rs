@@ -18,10 +18,9 @@ use crate::config::Settings;
 use crate::db;
 use crate::feed::Feed;
 use crate::http;
-use crate::kafka::{Ingestor, ProducerSettings};
+use crate::kafka::{Ingestor, ProducerSettings, Watermarks};
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::status::Watermarks;
 
 /// How long requests in flight may finish after shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::metrics::Metrics;
 use crate::queries::StoredRow;
+use crate::view::EventView;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{broadcast, watch};
@@ -49,31 +50,53 @@ impl std::fmt::Display for FeedCursor {
     }
 }
 
-/// One committed event and its place in the feed.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct FeedRow {
-    pub xid: i64,
-    pub seq: i64,
+/// One committed row as the query returns it.
+#[derive(sqlx::FromRow)]
+struct FeedRow {
+    xid: i64,
+    seq: i64,
     #[sqlx(flatten)]
-    pub row: StoredRow,
+    row: StoredRow,
 }
 
-impl FeedRow {
-    pub fn cursor(&self) -> FeedCursor {
-        FeedCursor {
-            xid: self.xid,
-            seq: self.seq,
+/// One committed event, its place in the feed and its JSON, rendered once
+/// for every stream that sends it.
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    pub cursor: FeedCursor,
+    pub event_type: String,
+    pub user_id: String,
+    /// `None` for a stored payload that is not JSON (logged once, here).
+    pub data: Option<String>,
+}
+
+impl From<FeedRow> for FeedEvent {
+    fn from(feed: FeedRow) -> Self {
+        let (event_type, user_id) = (feed.row.event_type.clone(), feed.row.user_id.clone());
+        let event_id = feed.row.event_id;
+        let data = EventView::try_from(feed.row)
+            .map(|view| serde_json::to_string(&view).expect("an event view serialises"))
+            .map_err(|e| tracing::error!(%event_id, "live feed: {e:#}"))
+            .ok();
+        Self {
+            cursor: FeedCursor {
+                xid: feed.xid,
+                seq: feed.seq,
+            },
+            event_type,
+            user_id,
+            data,
         }
     }
 }
 
-/// The committed rows after `after`, oldest first, at most `limit`.
+/// The committed events after `after`, oldest first, at most `limit`.
 pub async fn rows_after(
     pool: &PgPool,
     after: FeedCursor,
     limit: i64,
-) -> sqlx::Result<Vec<FeedRow>> {
-    sqlx::query_as(
+) -> sqlx::Result<Vec<FeedEvent>> {
+    let rows: Vec<FeedRow> = sqlx::query_as(
         "SELECT feed_xid::text::int8 AS xid, feed_seq AS seq, event_id, event_type, user_id, \
                 occurred_at, payload::text AS payload, ingested_at \
          FROM events \
@@ -87,7 +110,8 @@ pub async fn rows_after(
     .bind(after.seq)
     .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(FeedEvent::from).collect())
 }
 
 /// The cursor of the newest committed row at start-up.
@@ -105,7 +129,7 @@ async fn head(pool: &PgPool) -> sqlx::Result<FeedCursor> {
 /// The handle streams subscribe through.
 #[derive(Clone)]
 pub struct Feed {
-    rows: broadcast::Sender<Arc<FeedRow>>,
+    rows: broadcast::Sender<Arc<FeedEvent>>,
     head: watch::Receiver<FeedCursor>,
     /// Set at shutdown: every stream ends, so the server can stop.
     stopping: Arc<watch::Sender<bool>>,
@@ -150,7 +174,7 @@ impl Feed {
         let _ = stopping.wait_for(|stop| *stop).await;
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedRow>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
         self.rows.subscribe()
     }
 
@@ -164,7 +188,7 @@ impl Feed {
 
 struct Reader {
     pool: PgPool,
-    rows: broadcast::Sender<Arc<FeedRow>>,
+    rows: broadcast::Sender<Arc<FeedEvent>>,
     advance: watch::Sender<FeedCursor>,
     stopping: watch::Receiver<bool>,
     metrics: Metrics,
@@ -229,7 +253,7 @@ impl Reader {
             };
             let full = rows.len() as i64 == PAGE;
             for row in rows {
-                cursor = row.cursor();
+                cursor = row.cursor;
                 // No stream connected is not an error.
                 let _ = self.rows.send(Arc::new(row));
             }

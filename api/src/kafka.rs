@@ -1,4 +1,5 @@
-//! The ingestion producer. Idempotent with `acks=all`: a record counts as
+//! The ingestion producer, and [`Watermarks`], the client `/pipeline/status`
+//! reads high watermarks with. The ingestion producer: Idempotent with `acks=all`: a record counts as
 //! ingested only once every in-sync replica has it, and librdkafka's own
 //! retries cannot duplicate or reorder it. Each record is keyed by its
 //! `payload.userId`, like the simulator's, so one user's events share a
@@ -12,6 +13,8 @@
 use std::time::Duration;
 
 use futures::future::try_join_all;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaResult;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
@@ -152,5 +155,35 @@ async fn probe_brokers(brokers: &str) -> anyhow::Result<()> {
             anyhow::bail!("cannot reach Kafka at {brokers} (--brokers / EVENTPULSE_BROKERS): {e}")
         }
         None => Ok(()),
+    }
+}
+
+/// Per partition: `/pipeline/status` answers within a page load even with
+/// the brokers gone.
+pub const WATERMARK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads high watermarks; creating it does not connect.
+pub struct Watermarks {
+    client: BaseConsumer,
+}
+
+impl Watermarks {
+    pub fn new(brokers: &str, kafka_properties: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        for (key, value) in kafka_properties {
+            config.set(key, value);
+        }
+        let client = config.create().map_err(|e| {
+            anyhow::anyhow!("creating the Kafka client for /pipeline/status (check -X): {e}")
+        })?;
+        Ok(Self { client })
+    }
+
+    /// The high watermark of one partition. Blocks.
+    pub fn high(&self, topic: &str, partition: i32, timeout: Duration) -> KafkaResult<i64> {
+        self.client
+            .fetch_watermarks(topic, partition, timeout)
+            .map(|(_, high)| high)
     }
 }

@@ -4,7 +4,7 @@
 //! Read side, on Postgres (the consumer's `events` table and indexes):
 //! - [`stats`]: `GET /stats/hourly`, `GET /stats/top-users`, `GET /events/metrics`.
 //! - [`lookup`]: `GET /events/{event_id}` and `GET /events`, paginated by a
-//!   keyset [`cursor`].
+//!   keyset [`cursor`]; each event rendered as a [`view::EventView`].
 //! - [`live`]: `GET /events/live`, committed events as Server-Sent Events,
 //!   fed by one [`feed`] task per process that hears the consumer's commits.
 //! - [`status`]: `GET /pipeline/status`, each partition's stored position,
@@ -50,6 +50,7 @@ pub mod queries;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod view;
 
 pub use app::Application;
 pub use config::{Cli, Settings};

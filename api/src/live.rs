@@ -28,8 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-use crate::feed::{rows_after, FeedCursor, FeedRow};
-use crate::lookup::EventView;
+use crate::feed::{rows_after, FeedCursor, FeedEvent};
 use crate::metrics::Metrics;
 use crate::params::{FromQuery, Params, Query};
 use crate::state::AppState;
@@ -169,7 +168,7 @@ struct LiveStream {
     state: AppState,
     filter: LiveParams,
     /// The live rows, subscribed once the replay has caught up.
-    rows: Option<Receiver<Arc<FeedRow>>>,
+    rows: Option<Receiver<Arc<FeedEvent>>>,
     /// The cursor of the last row handled (sent, filtered out or skipped).
     sent: FeedCursor,
     /// Reading missed rows from Postgres before switching to the live rows.
@@ -245,27 +244,27 @@ impl LiveStream {
     }
 
     /// Queues `row` if it is new to this stream and passes its filters.
-    fn handle(&mut self, row: &FeedRow) {
-        let cursor = row.cursor();
-        if cursor <= self.sent {
+    fn handle(&mut self, row: &FeedEvent) {
+        if row.cursor <= self.sent {
             return; // already handled: replay and live overlap
         }
-        self.sent = cursor;
-        let stored = &row.row;
-        if self
+        self.sent = row.cursor;
+        let Some(data) = &row.data else {
+            return;
+        };
+        let other_type = self
             .filter
             .event_type
-            .is_some_and(|t| t.as_str() != stored.event_type)
-            || self
-                .filter
-                .user_id
-                .as_ref()
-                .is_some_and(|u| *u != stored.user_id)
-        {
+            .is_some_and(|t| t.as_str() != row.event_type);
+        let other_user = self
+            .filter
+            .user_id
+            .as_ref()
+            .is_some_and(|u| *u != row.user_id);
+        if other_type || other_user {
             return;
         }
-        let limit = self.filter.max_per_second;
-        let skipped = match limit {
+        let skipped = match self.filter.max_per_second {
             Some(limit) => {
                 let sampler = self.sampler.get_or_insert_with(|| Sampler::new(limit));
                 match sampler.admit() {
@@ -275,13 +274,6 @@ impl LiveStream {
             }
             None => 0,
         };
-        let view = match EventView::try_from(stored.clone()) {
-            Ok(view) => view,
-            Err(e) => {
-                tracing::error!(event_id = %stored.event_id, "live feed: {e:#}");
-                return;
-            }
-        };
         if skipped > 0 {
             let note = Event::default()
                 .event("skipped")
@@ -289,9 +281,8 @@ impl LiveStream {
             self.pending.push_back(note);
         }
         let event = Event::default()
-            .id(cursor.to_string())
-            .json_data(view)
-            .expect("an event view serialises");
+            .id(row.cursor.to_string())
+            .data(data.as_str());
         self.pending.push_back(event);
         self.state.metrics.live_sent();
     }

@@ -8,10 +8,9 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
 use crate::feed::Feed;
-use crate::kafka::Ingestor;
+use crate::kafka::{Ingestor, Watermarks};
 use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
-use crate::status::Watermarks;
 
 #[derive(Clone)]
 pub struct AppState {

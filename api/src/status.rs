@@ -7,39 +7,15 @@
 //! with `kafka: "unreachable"` and no lag.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::kafka::WATERMARK_TIMEOUT;
 use crate::state::AppState;
-
-/// Per partition: an answer within a page load even with brokers gone.
-const WATERMARK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Reads high watermarks; creating it does not connect.
-pub struct Watermarks {
-    client: BaseConsumer,
-}
-
-impl Watermarks {
-    pub fn new(brokers: &str, kafka_properties: &[(String, String)]) -> anyhow::Result<Self> {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", brokers);
-        for (key, value) in kafka_properties {
-            config.set(key, value);
-        }
-        let client = config.create().map_err(|e| {
-            anyhow::anyhow!("creating the Kafka client for /pipeline/status (check -X): {e}")
-        })?;
-        Ok(Self { client })
-    }
-}
 
 #[derive(Debug, Serialize)]
 pub struct PartitionStatus {
@@ -86,13 +62,7 @@ pub async fn pipeline_status(
     let highs = tokio::task::spawn_blocking(move || {
         wanted
             .iter()
-            .map(|(topic, partition)| {
-                watermarks
-                    .client
-                    .fetch_watermarks(topic, *partition, WATERMARK_TIMEOUT)
-                    .ok()
-                    .map(|(_, high)| high)
-            })
+            .map(|(topic, partition)| watermarks.high(topic, *partition, WATERMARK_TIMEOUT).ok())
             .collect::<Vec<_>>()
     })
     .await

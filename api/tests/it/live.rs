@@ -284,6 +284,9 @@ async fn a_client_that_stops_reading_is_cut_off_with_a_final_event() {
     // ~48 MB of events while nobody reads: far more than the 1,000-event
     // buffer (16 MB) and the socket buffers hold together.
     bulk_insert(&stack, 3000, 16_000).await;
+    // Only once the feed has handed out every row does the client read:
+    // then it is certain to have fallen behind, however fast it reads.
+    wait_until_the_feed_has_the_newest_row(&stack, &api).await;
     let mut received = 0;
     let last = loop {
         match slow.next().await {
@@ -303,4 +306,25 @@ async fn a_client_that_stops_reading_is_cut_off_with_a_final_event() {
     );
     api.stop().await;
     stack.finish().await;
+}
+
+async fn wait_until_the_feed_has_the_newest_row(stack: &Stack, api: &crate::support::Api) {
+    let newest: String = sqlx::query_scalar(
+        "SELECT feed_xid::text || '-' || feed_seq FROM events ORDER BY feed_xid DESC, feed_seq DESC LIMIT 1",
+    )
+    .fetch_one(&stack.pool)
+    .await
+    .expect("the newest row");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, status) = api.get("/pipeline/status").await;
+        if status["live"]["head"] == newest.as_str() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feed never reached {newest}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
