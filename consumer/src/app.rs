@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::dedup::{FilterSettings, RedisFilter};
 use crate::dlq::DeadLetters;
 use crate::flush::Flusher;
+use crate::heartbeat::Heartbeat;
 use crate::http::{self, HttpState};
 use crate::kafka;
 use crate::metrics::Metrics;
@@ -29,6 +30,7 @@ pub struct Application {
     pipeline: Pipeline,
     listener: TcpListener,
     http: HttpState,
+    heartbeat: Heartbeat,
 }
 
 impl Application {
@@ -65,6 +67,7 @@ impl Application {
             &settings.kafka_properties,
         )?;
         let listener = startup::bind(settings.metrics_addr, "metrics_addr").await?;
+        let heartbeat = Heartbeat::new(pool.clone(), metrics.clone(), &settings.group_id);
         let http = HttpState {
             metrics: metrics.clone(),
             pool,
@@ -94,6 +97,7 @@ impl Application {
             pipeline,
             listener,
             http,
+            heartbeat,
         })
     }
 
@@ -114,6 +118,7 @@ impl Application {
         tracing::info!(metrics = %self.metrics_addr(), "consumer started");
         let running = Arc::clone(&self.http.running);
         let server = tokio::spawn(http::serve(self.listener, self.http, shutdown.clone()));
+        let mut heartbeat = tokio::spawn(self.heartbeat.run(shutdown.clone()));
         running.store(true, Ordering::Relaxed);
         let result = self.pipeline.run(shutdown.clone()).await;
         running.store(false, Ordering::Relaxed);
@@ -121,6 +126,15 @@ impl Application {
             server.abort();
         }
         let _ = server.await;
+        // Its last act removes the member's row; with Postgres down that
+        // must not hold up the exit.
+        if !shutdown.is_requested()
+            || tokio::time::timeout(HEARTBEAT_GOODBYE, &mut heartbeat)
+                .await
+                .is_err()
+        {
+            heartbeat.abort();
+        }
         result
     }
 }
@@ -131,6 +145,9 @@ impl Application {
 /// anyway: everything durable is in Postgres, so this is no worse than a
 /// `kill -9`, and SIGTERM always ends the process in bounded time.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the heartbeat may take to remove its row at shutdown.
+const HEARTBEAT_GOODBYE: Duration = Duration::from_secs(2);
 
 async fn exit_if_shutdown_overruns(shutdown: ShutdownFlag, timeout: Duration) {
     shutdown.requested().await;

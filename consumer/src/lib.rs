@@ -18,6 +18,7 @@
 //!
 //! Around it: [`config`] (flags > env > file > defaults), [`metrics`] (every
 //! Prometheus series), [`http`] (`/metrics`, `/healthz`, `/readyz`),
+//! [`heartbeat`] (this member's row in `consumer_members`, for the API's status),
 //! [`preflight`] (start-up warnings: a Redis too old for the claim, Postgres not durable),
 //! [`shutdown`], and [`app`], which wires everything up. `main.rs` only parses
 //! the command line and calls [`app::Application`]. The plumbing shared with
@@ -37,6 +38,7 @@ pub mod config;
 pub mod dedup;
 pub mod dlq;
 pub mod flush;
+pub mod heartbeat;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

@@ -8,5 +8,6 @@ mod dashboards;
 mod faults;
 mod group;
 mod hardening;
+mod heartbeat;
 mod pipeline;
 mod preflight;
