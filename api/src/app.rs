@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::Settings;
+use crate::dashboard;
 use crate::db;
 use crate::feed::Feed;
 use crate::http;
@@ -70,7 +71,9 @@ impl Application {
                 &settings.brokers,
                 &settings.kafka_properties,
             )?),
+            dashboard_dir: Arc::new(settings.dashboard.path.clone()),
         };
+        dashboard::warn_if_missing(&settings.dashboard);
         Ok(Self { listener, state })
     }
 

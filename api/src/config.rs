@@ -105,6 +105,10 @@ pub struct Layer {
     /// (shared by all streams; at most this many events' bytes are held).
     #[arg(long, env = "EVENTPULSE_LIVE_BUFFER_EVENTS")]
     pub live_buffer_events: Option<usize>,
+    /// Folder of the built dashboard (`npm --prefix dashboard run build`),
+    /// served at `/`.
+    #[arg(long, env = "EVENTPULSE_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
     /// Log format: pretty or json.
     #[arg(long, env = "EVENTPULSE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -134,6 +138,7 @@ pub struct Settings {
     pub limits: Limits,
     pub live_max_streams: usize,
     pub live_buffer_events: usize,
+    pub dashboard: DashboardDir,
     pub log_format: LogFormat,
     pub kafka_properties: Vec<(String, String)>,
 }
@@ -184,6 +189,7 @@ impl Settings {
                 1000,
                 8192,
             )?,
+            dashboard: DashboardDir::resolve(layer.dashboard_dir)?,
             log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
             kafka_properties: parse_properties(layer.kafka_properties.unwrap_or_default())?,
         })
@@ -208,11 +214,58 @@ layer_over!(Layer {
     max_age_days,
     live_max_streams,
     live_buffer_events,
+    dashboard_dir,
     log_format,
     kafka_properties,
 });
 
+/// Where the dashboard's files are, relative to the working directory
+/// unless absolute: the checkout's build output by default, so that
+/// `cargo run -p eventpulse-api` from the checkout serves it.
+pub const DEFAULT_DASHBOARD_DIR: &str = "dashboard/dist";
+
+/// The dashboard folder, and whether someone chose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardDir {
+    pub path: PathBuf,
+    /// `false` for the default, which may be missing (the API then says at
+    /// start-up, and at `/`, how to build it); a folder set by hand must hold
+    /// a built dashboard.
+    pub chosen: bool,
+}
+
+impl DashboardDir {
+    fn resolve(chosen: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let Some(path) = chosen else {
+            return Ok(Self {
+                path: PathBuf::from(DEFAULT_DASHBOARD_DIR),
+                chosen: false,
+            });
+        };
+        if !path.join("index.html").is_file() {
+            return Err(invalid(
+                "dashboard_dir",
+                format!(
+                    "{} has no index.html; build the dashboard with `npm --prefix dashboard ci && npm --prefix dashboard run build`",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(Self { path, chosen: true })
+    }
+
+    pub fn is_built(&self) -> bool {
+        self.path.join("index.html").is_file()
+    }
+}
+
 fn api_keys(keys: Vec<Secret>) -> Result<ApiKeys, ConfigError> {
+    // `EVENTPULSE_API_KEYS=` (as a Compose file passes an unset variable)
+    // means no key, not one empty key.
+    let keys: Vec<Secret> = keys
+        .into_iter()
+        .filter(|key| !key.expose().trim().is_empty())
+        .collect();
     // Position, not the key, names the culprit: the key itself is secret.
     for (position, key) in keys.iter().enumerate() {
         if key.expose().chars().count() < MIN_KEY_CHARS {

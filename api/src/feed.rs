@@ -14,8 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::metrics::Metrics;
 use crate::queries::StoredRow;
+use crate::throughput::Throughput;
 use crate::view::EventView;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -66,6 +69,8 @@ pub struct FeedEvent {
     pub cursor: FeedCursor,
     pub event_type: String,
     pub user_id: String,
+    /// When its batch transaction started (the row's `ingested_at`).
+    pub ingested_at: DateTime<Utc>,
     /// `None` for a stored payload that is not JSON (logged once, here).
     pub data: Option<String>,
 }
@@ -73,7 +78,7 @@ pub struct FeedEvent {
 impl From<FeedRow> for FeedEvent {
     fn from(feed: FeedRow) -> Self {
         let (event_type, user_id) = (feed.row.event_type.clone(), feed.row.user_id.clone());
-        let event_id = feed.row.event_id;
+        let (event_id, ingested_at) = (feed.row.event_id, feed.row.ingested_at);
         let data = EventView::try_from(feed.row)
             .map(|view| serde_json::to_string(&view).expect("an event view serialises"))
             .map_err(|e| tracing::error!(%event_id, "live feed: {e:#}"))
@@ -85,6 +90,7 @@ impl From<FeedRow> for FeedEvent {
             },
             event_type,
             user_id,
+            ingested_at,
             data,
         }
     }
@@ -133,6 +139,7 @@ pub struct Feed {
     head: watch::Receiver<FeedCursor>,
     /// Set at shutdown: every stream ends, so the server can stop.
     stopping: Arc<watch::Sender<bool>>,
+    throughput: Throughput,
 }
 
 impl Feed {
@@ -143,18 +150,21 @@ impl Feed {
         let (rows, _) = broadcast::channel(capacity);
         let (advance, head) = watch::channel(start);
         let stopping = Arc::new(watch::Sender::new(false));
+        let throughput = Throughput::default();
         let reader = Reader {
             pool,
             rows: rows.clone(),
             advance,
             stopping: stopping.subscribe(),
             metrics,
+            throughput: throughput.clone(),
         };
         tokio::spawn(reader.run(start));
         Ok(Self {
             rows,
             head,
             stopping,
+            throughput,
         })
     }
 
@@ -184,6 +194,11 @@ impl Feed {
     pub fn head(&self) -> FeedCursor {
         *self.head.borrow()
     }
+
+    /// Events per second by type, counted as the rows are read.
+    pub fn throughput(&self) -> &Throughput {
+        &self.throughput
+    }
 }
 
 struct Reader {
@@ -192,6 +207,7 @@ struct Reader {
     advance: watch::Sender<FeedCursor>,
     stopping: watch::Receiver<bool>,
     metrics: Metrics,
+    throughput: Throughput,
 }
 
 impl Reader {
@@ -252,8 +268,11 @@ impl Reader {
                 }
             };
             let full = rows.len() as i64 == PAGE;
+            let now = Utc::now();
             for row in rows {
                 cursor = row.cursor;
+                self.throughput
+                    .record(&row.event_type, row.ingested_at, now);
                 // No stream connected is not an error.
                 let _ = self.rows.send(Arc::new(row));
             }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::handler::Handler;
+use axum::handler::{Handler, HandlerWithoutStateExt};
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::error::{ApiError, DependencyFailed};
 use crate::state::AppState;
-use crate::{ingest, live, lookup, stats, status};
+use crate::{dashboard, ingest, live, lookup, stats, status, throughput};
 
 /// The OpenAPI 3.1 description of every route, served as is.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -44,8 +44,11 @@ fn table() -> RouteTable {
         router: Router::new(),
         routes: Vec::new(),
     }
+    .add(Method::GET, "/", dashboard::index)
     .add(Method::GET, "/stats/hourly", stats::hourly)
     .add(Method::GET, "/stats/top-users", stats::top_users)
+    .add(Method::GET, "/stats/dead-letters", stats::dead_letters)
+    .add(Method::GET, "/stats/throughput", throughput::serve)
     .add(Method::GET, "/events/metrics", stats::metrics)
     .add(Method::GET, "/events/live", live::live)
     .add(Method::GET, "/events/{event_id}", lookup::get_event)
@@ -65,9 +68,10 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
+    let files = dashboard::files(&state.dashboard_dir, no_route.into_service());
     table()
         .router
-        .fallback(no_route)
+        .fallback_service(files)
         // Only extractors that read the body (ingestion) are bound by this.
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), track))

@@ -34,6 +34,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod cursor;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod feed;
@@ -50,6 +51,7 @@ pub mod queries;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod throughput;
 pub mod view;
 
 pub use app::Application;

@@ -4,6 +4,9 @@
 //! itself) first gets what it missed, read from Postgres, then the live
 //! stream, with no gap and no repeat.
 //!
+//! - `last_event_id=<cursor>` does what the header does, for clients that
+//!   cannot set headers (a page reopening its `EventSource` after a pause);
+//!   the header wins when both are given, as it is the newer one.
 //! - Filters: `type` (one event type) and `user_id`.
 //! - `max_per_second=N`: a sampled stream for people watching high rates; an
 //!   `event: skipped` with `{"count": n}` precedes the next event after skips.
@@ -42,10 +45,11 @@ pub struct LiveParams {
     event_type: Option<EventType>,
     user_id: Option<String>,
     max_per_second: Option<u32>,
+    last_event_id: Option<FeedCursor>,
 }
 
 impl FromQuery for LiveParams {
-    const NAMES: &'static [&'static str] = &["type", "user_id", "max_per_second"];
+    const NAMES: &'static [&'static str] = &["type", "user_id", "max_per_second", "last_event_id"];
 
     fn from_query(query: &mut Query, _now: DateTime<Utc>) -> Result<Self, ApiError> {
         let user_id = query.user_id("user_id")?;
@@ -53,10 +57,17 @@ impl FromQuery for LiveParams {
             None => None,
             Some(raw) => Some(query_rate(&raw)?),
         };
+        let last_event_id = match query.take("last_event_id") {
+            None => None,
+            Some(raw) => Some(FeedCursor::parse(&raw).ok_or_else(|| {
+                ApiError::bad_parameter("last_event_id", "last_event_id is not a feed cursor")
+            })?),
+        };
         Ok(Self {
             event_type: query.event_type("type")?,
             user_id,
             max_per_second,
+            last_event_id,
         })
     }
 }
@@ -77,7 +88,7 @@ pub async fn live(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let resume =
         match headers.get("last-event-id") {
-            None => None,
+            None => params.last_event_id,
             Some(value) => Some(value.to_str().ok().and_then(FeedCursor::parse).ok_or_else(
                 || ApiError::bad_parameter("Last-Event-ID", "Last-Event-ID is not a feed cursor"),
             )?),

@@ -7,6 +7,8 @@
 //! `payload` is read as text and parsed here (the workspace's sqlx has no
 //! JSON feature, and adding one would rebuild every crate that uses sqlx).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -15,19 +17,20 @@ use uuid::Uuid;
 use crate::cursor::Cursor;
 use crate::params::TimeRange;
 
-/// Events per hour over the range, empty hours included as zero. Counting
-/// needs only the index (an index-only scan once the table is vacuumed).
+/// Events per hour and type over the range, empty hours included (one row
+/// with a NULL type). Counting needs only the index (an index-only scan
+/// once the table is vacuumed), which also hands each row its type.
 const HOURLY: &str = "\
 WITH counts AS (
-    SELECT date_trunc('hour', occurred_at, 'UTC') AS bucket, count(*) AS events
+    SELECT date_trunc('hour', occurred_at, 'UTC') AS bucket, event_type, count(*) AS events
     FROM events
     WHERE event_type = ANY($1) AND occurred_at >= $2 AND occurred_at < $3
-    GROUP BY 1
+    GROUP BY 1, 2
 )
-SELECT b.bucket, COALESCE(c.events, 0) AS events
+SELECT b.bucket, c.event_type, COALESCE(c.events, 0) AS events
 FROM generate_series(date_trunc('hour', $2, 'UTC'), $3 - interval '1 microsecond', interval '1 hour') AS b(bucket)
 LEFT JOIN counts c USING (bucket)
-ORDER BY b.bucket";
+ORDER BY b.bucket, c.event_type";
 
 const TOP_USERS: &str = "\
 SELECT user_id, count(*) AS events
@@ -36,6 +39,14 @@ WHERE event_type = ANY($1) AND occurred_at >= $2 AND occurred_at < $3
 GROUP BY user_id
 ORDER BY events DESC, user_id
 LIMIT $4";
+
+/// Dead letters by reason over a range of the time they were recorded.
+const DEAD_LETTERS: &str = "\
+SELECT reason, count(*) AS messages
+FROM dead_letters
+WHERE recorded_at >= $1 AND recorded_at < $2
+GROUP BY reason
+ORDER BY messages DESC, reason";
 
 const TOTALS: &str = "\
 SELECT count(*) AS events, count(DISTINCT user_id) AS users
@@ -101,18 +112,33 @@ CROSS JOIN LATERAL (
 ORDER BY e.occurred_at DESC, e.event_id DESC
 LIMIT $5";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// One hour of `/stats/hourly`: its events, in all and by type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HourlyCount {
-    #[sqlx(rename = "bucket")]
     pub hour: DateTime<Utc>,
-    #[sqlx(rename = "events")]
     pub count: i64,
+    /// Only the types with events in that hour.
+    pub by_type: BTreeMap<String, i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct HourlyRow {
+    bucket: DateTime<Utc>,
+    event_type: Option<String>,
+    events: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct UserCount {
     pub user_id: String,
     #[sqlx(rename = "events")]
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ReasonCount {
+    pub reason: String,
+    #[sqlx(rename = "messages")]
     pub count: i64,
 }
 
@@ -150,12 +176,28 @@ pub async fn hourly(
     types: &[&str],
     range: TimeRange,
 ) -> sqlx::Result<Vec<HourlyCount>> {
-    sqlx::query_as(HOURLY)
+    let rows: Vec<HourlyRow> = sqlx::query_as(HOURLY)
         .bind(types)
         .bind(range.from)
         .bind(range.to)
         .fetch_all(pool)
-        .await
+        .await?;
+    let mut hours: Vec<HourlyCount> = Vec::new();
+    for row in rows {
+        if hours.last().is_none_or(|h| h.hour != row.bucket) {
+            hours.push(HourlyCount {
+                hour: row.bucket,
+                count: 0,
+                by_type: BTreeMap::new(),
+            });
+        }
+        let hour = hours.last_mut().expect("pushed above");
+        if let Some(event_type) = row.event_type {
+            hour.count += row.events;
+            hour.by_type.insert(event_type, row.events);
+        }
+    }
+    Ok(hours)
 }
 
 pub async fn top_users(
@@ -169,6 +211,14 @@ pub async fn top_users(
         .bind(range.from)
         .bind(range.to)
         .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn dead_letters(pool: &PgPool, range: TimeRange) -> sqlx::Result<Vec<ReasonCount>> {
+    sqlx::query_as(DEAD_LETTERS)
+        .bind(range.from)
+        .bind(range.to)
         .fetch_all(pool)
         .await
 }

@@ -1,6 +1,7 @@
 //! What every handler can reach. Its own module, so handlers and the router
 //! that names them do not import each other.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use eventpulse_events::Limits;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub live_max_streams: usize,
     /// Reads the brokers' high watermarks for `GET /pipeline/status`.
     pub watermarks: Arc<Watermarks>,
+    /// The built dashboard's files, served at `/` and below.
+    pub dashboard_dir: Arc<PathBuf>,
 }

@@ -1,7 +1,8 @@
-//! Aggregates: `GET /stats/hourly`, `GET /stats/top-users` and
-//! `GET /events/metrics`. Each covers a time range of at most 31 days
-//! (default: the last 24 hours) and optionally one event type; every
-//! response echoes the range and filter it used.
+//! Aggregates: `GET /stats/hourly`, `GET /stats/top-users`,
+//! `GET /stats/dead-letters` and `GET /events/metrics`. Each covers a time
+//! range of at most 31 days (default: the last 24 hours) and, except dead
+//! letters, optionally one event type; every response echoes the range and
+//! filter it used.
 
 use axum::extract::State;
 use axum::Json;
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::params::{type_filter, FromQuery, Params, Query, TimeRange};
-use crate::queries::{self, Group, HourlyCount, UserCount};
+use crate::queries::{self, Group, HourlyCount, ReasonCount, UserCount};
 use crate::state::AppState;
 
 /// Default and largest `limit` of `/stats/top-users`.
@@ -99,6 +100,43 @@ pub async fn top_users(
         to: params.range.to,
         limit: params.limit,
         users,
+    }))
+}
+
+pub struct DeadLetterParams {
+    range: TimeRange,
+}
+
+impl FromQuery for DeadLetterParams {
+    const NAMES: &'static [&'static str] = &["from", "to"];
+
+    fn from_query(query: &mut Query, now: DateTime<Utc>) -> Result<Self, ApiError> {
+        Ok(Self {
+            range: TimeRange::for_stats(query, now)?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadLetterResponse {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    total: i64,
+    /// Largest first; only reasons seen in the range.
+    reasons: Vec<ReasonCount>,
+}
+
+/// Dead-lettered messages by reason, by the time they were recorded.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    Params(params): Params<DeadLetterParams>,
+) -> Result<Json<DeadLetterResponse>, ApiError> {
+    let reasons = queries::dead_letters(&state.pool, params.range).await?;
+    Ok(Json(DeadLetterResponse {
+        from: params.range.from,
+        to: params.range.to,
+        total: reasons.iter().map(|r| r.count).sum(),
+        reasons,
     }))
 }
 

@@ -1,7 +1,9 @@
 //! `GET /pipeline/status`: where each consumer group stands, per partition:
 //! the position stored in Postgres (with its epoch), the broker's high
 //! watermark and the lag between them, and how long ago a batch last
-//! committed; also the live feed's head and connected streams. The
+//! committed; the consumers that reported lately (their own rows in
+//! `consumer_members`: partitions owned, Redis degraded); also the live
+//! feed's head and connected streams. The
 //! watermarks come from a Kafka client of the API's own, which never joins a
 //! group; when the brokers do not answer, the positions are still shown,
 //! with `kafka: "unreachable"` and no lag.
@@ -12,6 +14,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::kafka::WATERMARK_TIMEOUT;
@@ -30,6 +33,31 @@ pub struct PartitionStatus {
     updated_at: DateTime<Utc>,
 }
 
+/// A consumer that reported within [`MEMBER_SILENCE_SECS`].
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct MemberStatus {
+    member_id: Uuid,
+    group_id: String,
+    host: String,
+    pid: i32,
+    partitions: i32,
+    redis_degraded: bool,
+    started_at: DateTime<Utc>,
+    seen_at: DateTime<Utc>,
+    seconds_since_seen: f64,
+}
+
+/// Consumers report every 5 s; one silent for six reports is gone (killed,
+/// or cut off from Postgres, which also stops it from storing anything).
+pub const MEMBER_SILENCE_SECS: f64 = 30.0;
+
+const MEMBERS: &str = "\
+SELECT member_id, group_id, host, pid, partitions, redis_degraded, started_at, seen_at,
+       extract(epoch FROM now() - seen_at)::float8 AS seconds_since_seen
+FROM consumer_members
+WHERE seen_at > now() - make_interval(secs => $1)
+ORDER BY group_id, host, pid";
+
 #[derive(Debug, Serialize)]
 pub struct LiveStatus {
     clients: i64,
@@ -43,6 +71,9 @@ pub struct PipelineStatus {
     seconds_since_last_commit: Option<f64>,
     /// `ok`, or `unreachable` when a watermark could not be read.
     kafka: &'static str,
+    consumers: Vec<MemberStatus>,
+    /// Whether any consumer deduplicates with Postgres alone (Redis down).
+    redis_degraded: bool,
     live: LiveStatus,
 }
 
@@ -57,6 +88,10 @@ pub async fn pipeline_status(
     )
     .fetch_all(&state.pool)
     .await?;
+    let consumers: Vec<MemberStatus> = sqlx::query_as(MEMBERS)
+        .bind(MEMBER_SILENCE_SECS)
+        .fetch_all(&state.pool)
+        .await?;
     let wanted: Vec<(String, i32)> = rows.iter().map(|r| (r.1.clone(), r.2)).collect();
     let watermarks = Arc::clone(&state.watermarks);
     let highs = tokio::task::spawn_blocking(move || {
@@ -97,6 +132,8 @@ pub async fn pipeline_status(
         seconds_since_last_commit: last_commit_at
             .map(|at| (Utc::now() - at).num_milliseconds() as f64 / 1000.0),
         kafka,
+        redis_degraded: consumers.iter().any(|c| c.redis_degraded),
+        consumers,
         live: LiveStatus {
             clients: state.metrics.live_clients.get(),
             head: state.feed.head().to_string(),

@@ -72,3 +72,13 @@ fn file_layer_reads_toml() {
     assert_eq!(layer.topic.as_deref(), Some("t"));
     assert_eq!(layer.api_keys.map(|k| k.len()), Some(1));
 }
+
+#[test]
+fn an_empty_key_list_means_no_key() {
+    let settings = Settings::from_layer(Layer {
+        api_keys: Some(vec![key(""), key("  ")]),
+        ..Layer::default()
+    })
+    .expect("empty entries are no keys");
+    assert!(settings.api_keys.is_empty());
+}

@@ -13,7 +13,7 @@ use super::{routes, OPENAPI};
 use crate::live::LiveParams;
 use crate::lookup::ListParams;
 use crate::params::FromQuery;
-use crate::stats::{HourlyParams, MetricsParams, TopUsersParams};
+use crate::stats::{DeadLetterParams, HourlyParams, MetricsParams, TopUsersParams};
 
 fn document() -> Value {
     serde_json::from_str(OPENAPI).expect("openapi.json is JSON")
@@ -59,6 +59,7 @@ fn query_names(method: &str, path: &str) -> &'static [&'static str] {
     match (method, path) {
         ("GET", "/stats/hourly") => HourlyParams::NAMES,
         ("GET", "/stats/top-users") => TopUsersParams::NAMES,
+        ("GET", "/stats/dead-letters") => DeadLetterParams::NAMES,
         ("GET", "/events/metrics") => MetricsParams::NAMES,
         ("GET", "/events") => ListParams::NAMES,
         ("GET", "/events/live") => LiveParams::NAMES,

@@ -66,20 +66,7 @@ impl Stack {
     }
 
     pub async fn start_api(&self, layer: Layer) -> Api {
-        let settings = Settings::from_layer(layer).expect("valid settings");
-        let app = Application::build(settings).await.expect("API starts");
-        let base = format!("http://{}", app.addr());
-        let running = Running::spawn("API", |stop| app.run_until_stopped(stop));
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(PATIENCE)
-            .build()
-            .expect("HTTP client");
-        Api {
-            base,
-            client,
-            running,
-        }
+        start(Settings::from_layer(layer).expect("valid settings")).await
     }
 
     /// Inserts rows as the consumer would have stored them.
@@ -106,6 +93,23 @@ impl Stack {
         self.pool.close().await;
         self.db.drop_now().await.expect("drop test database");
         delete_topics(&[self.topic.clone(), format!("{}.dlq", self.topic)]).await;
+    }
+}
+
+/// The API in-process with `settings`, on the port they name.
+pub async fn start(settings: Settings) -> Api {
+    let app = Application::build(settings).await.expect("API starts");
+    let base = format!("http://{}", app.addr());
+    let running = Running::spawn("API", |stop| app.run_until_stopped(stop));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(PATIENCE)
+        .build()
+        .expect("HTTP client");
+    Api {
+        base,
+        client,
+        running,
     }
 }
 
@@ -156,7 +160,7 @@ pub fn at(text: &str) -> DateTime<Utc> {
 
 pub struct Api {
     pub base: String,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
     running: Running,
 }
 
