@@ -68,6 +68,8 @@ log "tests use brokers $(redact_url "$EVENTPULSE_BROKERS"), redis $(redact_url "
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step monitoring "$here/check-monitoring.sh"
+# The page and the browser for api/tests/it/browser.rs.
+step dashboard "$here/dashboard.sh" browser
 if cargo nextest --version >/dev/null 2>&1; then
   profile=default
   in_ci && profile=ci

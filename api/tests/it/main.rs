@@ -5,6 +5,8 @@
 
 mod support;
 
+mod browser;
+mod dashboard_api;
 mod end_to_end;
 mod ingest;
 mod listing;

@@ -1,0 +1,55 @@
+// Talking to eventpulse-api (same origin). Every call resolves, never
+// throws: a panel gets either its data or a short message to show, so a
+// stopped API is a line of text in the page, not an uncaught error.
+
+const TIMEOUT_MS = 8000;
+
+/**
+ * GET a JSON document.
+ * @returns {Promise<{ok: true, data: any} | {ok: false, message: string}>}
+ */
+export async function getJson(path) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+  try {
+    const response = await fetch(path, {
+      headers: { Accept: 'application/json' },
+      signal: abort.signal,
+      cache: 'no-store',
+    });
+    if (!response.ok) {
+      return { ok: false, message: `API error ${response.status}${await errorText(response)}, retrying` };
+    }
+    return { ok: true, data: await response.json() };
+  } catch {
+    return { ok: false, message: 'API unreachable, retrying' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The `error` field of an API error body, if it has one: " (postgres is unavailable)". */
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return typeof body?.error === 'string' ? ` (${body.error})` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Calls `path` now and then every `intervalMs` after each answer (never two
+ * requests in flight for one panel), handing each result to `onResult`.
+ */
+export function poll(path, intervalMs, onResult) {
+  const tick = async () => {
+    const result = await getJson(path);
+    try {
+      onResult(result);
+    } finally {
+      setTimeout(tick, intervalMs);
+    }
+  };
+  tick();
+}
