@@ -9,6 +9,13 @@
 //! Names are compared with the *series* the consumer exposes, so a histogram
 //! must be queried through `_bucket`, `_sum` or `_count`: its bare family name
 //! selects nothing in PromQL and is reported too.
+//!
+//! Panels and variables on the Postgres data source are not PromQL and are
+//! skipped here; `sql` runs their queries against the schema instead, with
+//! Grafana's macros expanded by `macros`.
+
+mod macros;
+mod sql;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -105,9 +112,30 @@ fn rule_count(yaml: &str) -> usize {
         .count()
 }
 
-/// Every string under a key Grafana evaluates as a query.
+/// The uid of the Postgres data source (grafana/provisioning/datasources/postgres.yml).
+const POSTGRES_DATASOURCE_UID: &str = "eventpulse-postgres";
+
+/// Whether a panel's, target's or variable's `datasource` is Postgres (by
+/// plugin type, or our data source's uid).
+fn is_postgres(datasource: &serde_json::Value) -> bool {
+    let postgres_type = |t: &str| ["grafana-postgresql-datasource", "postgres"].contains(&t);
+    match datasource {
+        serde_json::Value::String(uid) => uid == POSTGRES_DATASOURCE_UID,
+        serde_json::Value::Object(map) => {
+            map.get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(postgres_type)
+                || map.get("uid").and_then(|u| u.as_str()) == Some(POSTGRES_DATASOURCE_UID)
+        }
+        _ => false,
+    }
+}
+
+/// Every string under a key Grafana evaluates as a query, outside objects
+/// (panels, targets, variables) on the Postgres data source.
 fn dashboard_queries(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
+        serde_json::Value::Object(map) if map.get("datasource").is_some_and(is_postgres) => {}
         serde_json::Value::Object(map) => {
             for (key, inner) in map {
                 match inner {
@@ -182,6 +210,28 @@ fn scanner_reads_names_from_promql() {
     let expr = r#"sum by (le) (rate(eventpulse_batch_size_bucket{instance=~"$x"}[5m])) / ignore_process_x + process_open_fds"#;
     let names: Vec<String> = metric_names(expr).into_iter().collect();
     assert_eq!(names, ["eventpulse_batch_size_bucket", "process_open_fds"]);
+}
+
+#[test]
+fn scanner_skips_postgres_queries_only() {
+    let dashboard = serde_json::json!({
+        "templating": {"list": [
+            {"datasource": {"type": "prometheus", "uid": "prometheus"}, "query": "eventpulse_a"},
+            {"datasource": {"type": "grafana-postgresql-datasource"}, "query": "SELECT eventpulse_b"}
+        ]},
+        "panels": [
+            {"targets": [{"expr": "eventpulse_c"}]},
+            {"datasource": {"uid": "eventpulse-postgres"}, "targets": [{"query": "eventpulse_d"}]},
+            {"datasource": {"type": "-- Mixed --"}, "targets": [
+                {"datasource": "eventpulse-postgres", "query": "eventpulse_e"},
+                {"datasource": {"type": "prometheus"}, "expr": "eventpulse_f"}
+            ]}
+        ]
+    });
+    let mut queries = Vec::new();
+    dashboard_queries(&dashboard, &mut queries);
+    queries.sort();
+    assert_eq!(queries, ["eventpulse_a", "eventpulse_c", "eventpulse_f"]);
 }
 
 #[test]
