@@ -21,7 +21,7 @@ ensure_cargo_on_path
 # Only Redis and Postgres are needed from the stack; its broker stays as it is.
 EVENTPULSE_BROKERS=${EVENTPULSE_BROKERS:-} "$here/stack.sh" up >/dev/null
 log "building release binaries"
-cargo build --release --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-harness
+cargo build --release --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-api -p eventpulse-harness
 
 if [[ -z ${EVENTPULSE_BROKERS:-} ]]; then
   nisshi=$("$here/install-nisshi.sh")

@@ -16,7 +16,7 @@ pub struct BenchArgs {
     /// Also run the batch-size sweep used to choose the consumer's defaults.
     #[arg(long)]
     pub sweep: bool,
-    /// Run only these stages (comma-separated: ceilings, e2e, latency, scaling, sweep).
+    /// Run only these stages (comma-separated: ceilings, e2e, latency, live, scaling, sweep).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Write the results as JSON here too.
@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Length of the latency run, seconds (default 60; quick 5).
     #[arg(long)]
     pub latency_secs: Option<u64>,
+    /// Live-feed streams open during the live stage (a fifth take every
+    /// event, the rest are sampled like the dashboard's).
+    #[arg(long, default_value_t = 50)]
+    pub live_clients: usize,
     /// Consumer batch size (default: the consumer's own default).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -40,7 +44,7 @@ pub struct BenchArgs {
     /// Extra librdkafka properties for the consumer, KEY=VALUE (e.g. fetch settings).
     #[arg(short = 'X')]
     pub kafka_properties: Vec<String>,
-    /// Folder holding eventpulse-consumer and eventpulse-producer (release builds).
+    /// Folder holding eventpulse-consumer, -producer and -api (release builds).
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
 }

@@ -12,6 +12,8 @@
 //! - [`scenarios`]: the real binaries end to end: drain a pre-filled topic,
 //!   produce-to-row latency at a fixed rate, scaling over 1..3 consumers, and
 //!   the batch-size sweep that chose the defaults.
+//! - [`live`]: the API's live feed under load: delay from commit to client
+//!   and the API's CPU and memory with many streams open ([`sse`] reads them).
 //! - [`procs`]: spawning the binaries, waiting for a drain, reading CPU time and
 //!   peak RSS from `/proc`.
 //! - [`report`]: one table with ratios to the slowest ceiling, and JSON.
@@ -21,7 +23,9 @@
 pub mod ceilings;
 pub mod cli;
 pub mod faults;
+pub mod live;
 pub mod procs;
 pub mod report;
 pub mod scenarios;
 pub mod services;
+pub mod sse;

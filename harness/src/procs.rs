@@ -62,6 +62,20 @@ impl Target {
         self.spawn_producer(bin_dir, args)?.finish()
     }
 
+    /// Produces at `rate` events/s for `seconds` from 2,000 simulated users.
+    pub fn produce_paced(
+        &self,
+        bin_dir: &Path,
+        rate: u64,
+        seconds: u64,
+    ) -> anyhow::Result<ProducerSummary> {
+        let (rate, duration) = (rate.to_string(), format!("{seconds}s"));
+        self.produce(
+            bin_dir,
+            &["--rate", &rate, "--duration", &duration, "--users", "2000"],
+        )
+    }
+
     /// Starts the producer binary with `args`; [`RunningProducer::finish`] waits for it.
     pub fn spawn_producer(&self, bin_dir: &Path, args: &[&str]) -> anyhow::Result<RunningProducer> {
         let summary_path = std::env::temp_dir().join(format!("{}.json", unique_name(&self.topic)));

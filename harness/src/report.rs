@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::ceilings::Rate;
 use crate::cli::BenchArgs;
+use crate::live::LiveFeed;
 
 #[derive(Debug, Serialize)]
 pub struct EndToEnd {
@@ -60,6 +61,7 @@ pub struct Report {
     pub copy_for_comparison: Option<Rate>,
     pub end_to_end: Option<EndToEnd>,
     pub latency: Option<Latency>,
+    pub live: Option<LiveFeed>,
     pub scaling: Vec<Scaling>,
     pub sweep: Vec<(usize, EndToEnd)>,
 }
@@ -74,6 +76,7 @@ impl Report {
             copy_for_comparison: None,
             end_to_end: None,
             latency: None,
+            live: None,
             scaling: Vec::new(),
             sweep: Vec::new(),
         }
@@ -133,6 +136,9 @@ impl Report {
                 format!("{:.0}/{:.0}/{:.0} ms", l.p50_ms, l.p95_ms, l.p99_ms),
                 String::new(),
             );
+        }
+        if let Some(live) = &self.live {
+            print_live(live, &line);
         }
         for s in &self.scaling {
             let rate = s.stored_rows as f64 / s.seconds;
@@ -215,6 +221,9 @@ impl Report {
         if let Some(l) = &self.latency {
             checks.push(("latency".into(), l.stored_rows, l.expected_rows));
         }
+        if let Some(l) = &self.live {
+            checks.push(("live feed".into(), l.stored_rows, l.expected_rows));
+        }
         for s in &self.scaling {
             checks.push((
                 format!("scaling {}", s.consumers),
@@ -235,4 +244,38 @@ impl Report {
         );
         Ok(())
     }
+}
+
+fn print_live(live: &LiveFeed, line: &dyn Fn(&str, String, String)) {
+    let prefix = format!("live feed at {}/s", live.rate);
+    for (kind, clients, q) in [
+        ("every event", live.exact_clients, &live.exact),
+        ("sampled 20/s", live.sampled_clients, &live.sampled),
+    ] {
+        line(
+            &format!("{prefix}: commit to client p50 / p99, {clients} x {kind}"),
+            format!("{:.0}/{:.0} ms", q.p50_ms, q.p99_ms),
+            String::new(),
+        );
+    }
+    line(
+        &format!(
+            "{prefix}: API CPU / peak RSS, {} streams",
+            live.exact_clients + live.sampled_clients
+        ),
+        format!(
+            "{:.0}% / {:.0} MiB",
+            live.api_cpu_percent, live.api_peak_rss_mib
+        ),
+        String::new(),
+    );
+    line(
+        &format!("{prefix}: events per exact stream / stored, streams cut off"),
+        format!(
+            "{:.1}% / {}",
+            100.0 * live.exact_completeness,
+            live.dropped_clients
+        ),
+        String::new(),
+    );
 }

@@ -34,6 +34,15 @@ pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
         );
         report.latency = Some(latency(args).await?);
     }
+    if args.runs("live") {
+        eprintln!(
+            "bench: live feed, {} streams, {} events/s for {} s",
+            args.live_clients,
+            args.latency_rate,
+            args.latency_secs()
+        );
+        report.live = Some(crate::live::live_feed(args).await?);
+    }
     for consumers in (1..=3).filter(|_| args.runs("scaling")) {
         eprintln!("bench: scaling, {consumers} consumer(s)");
         report.scaling.push(scaling(args, consumers).await?);
@@ -153,12 +162,7 @@ async fn latency(args: &BenchArgs) -> anyhow::Result<Latency> {
     procs::wait_ready(port).await?;
     // Let the group assignment settle before the clock starts.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let rate = args.latency_rate.to_string();
-    let duration = format!("{}s", args.latency_secs());
-    let summary = target.produce(
-        &args.bin_dir,
-        &["--rate", &rate, "--duration", &duration, "--users", "2000"],
-    )?;
+    let summary = target.produce_paced(&args.bin_dir, args.latency_rate, args.latency_secs())?;
     target.wait_drained(summary.acked, Instant::now()).await?;
     procs::stop(&mut child)?;
     let quantiles: Vec<f64> = sqlx::query_scalar(
