@@ -224,14 +224,12 @@ layer_over!(Layer {
 /// `cargo run -p eventpulse-api` from the checkout serves it.
 pub const DEFAULT_DASHBOARD_DIR: &str = "dashboard/dist";
 
-/// The dashboard folder, and whether someone chose it.
+/// The dashboard folder. The default may be missing (the API then says at
+/// start-up, and at `/`, how to build it); a folder set by hand must hold a
+/// built dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashboardDir {
     pub path: PathBuf,
-    /// `false` for the default, which may be missing (the API then says at
-    /// start-up, and at `/`, how to build it); a folder set by hand must hold
-    /// a built dashboard.
-    pub chosen: bool,
 }
 
 impl DashboardDir {
@@ -239,7 +237,6 @@ impl DashboardDir {
         let Some(path) = chosen else {
             return Ok(Self {
                 path: PathBuf::from(DEFAULT_DASHBOARD_DIR),
-                chosen: false,
             });
         };
         if !path.join("index.html").is_file() {
@@ -251,7 +248,7 @@ impl DashboardDir {
                 ),
             ));
         }
-        Ok(Self { path, chosen: true })
+        Ok(Self { path })
     }
 
     pub fn is_built(&self) -> bool {

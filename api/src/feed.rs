@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::metrics::Metrics;
+use crate::pacing::{Pacing, Reading};
 use crate::queries::StoredRow;
 use crate::throughput::Throughput;
 use crate::view::EventView;
@@ -67,6 +68,9 @@ struct FeedRow {
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
     pub cursor: FeedCursor,
+    /// Its number among the rows the feed handed out (0 when read by a
+    /// resuming stream itself).
+    pub seq: u64,
     pub event_type: String,
     pub user_id: String,
     /// When its batch transaction started (the row's `ingested_at`).
@@ -88,6 +92,7 @@ impl From<FeedRow> for FeedEvent {
                 xid: feed.xid,
                 seq: feed.seq,
             },
+            seq: 0,
             event_type,
             user_id,
             ingested_at,
@@ -140,6 +145,7 @@ pub struct Feed {
     /// Set at shutdown: every stream ends, so the server can stop.
     stopping: Arc<watch::Sender<bool>>,
     throughput: Throughput,
+    pacing: Pacing,
 }
 
 impl Feed {
@@ -151,6 +157,7 @@ impl Feed {
         let (advance, head) = watch::channel(start);
         let stopping = Arc::new(watch::Sender::new(false));
         let throughput = Throughput::default();
+        let pacing = Pacing::default();
         let reader = Reader {
             pool,
             rows: rows.clone(),
@@ -158,6 +165,8 @@ impl Feed {
             stopping: stopping.subscribe(),
             metrics,
             throughput: throughput.clone(),
+            capacity,
+            pacing: pacing.clone(),
         };
         tokio::spawn(reader.run(start));
         Ok(Self {
@@ -165,6 +174,7 @@ impl Feed {
             head,
             stopping,
             throughput,
+            pacing,
         })
     }
 
@@ -184,8 +194,10 @@ impl Feed {
         let _ = stopping.wait_for(|stop| *stop).await;
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
-        self.rows.subscribe()
+    /// The live rows from now on, and where the stream records how far it
+    /// has read them ([`crate::pacing`]).
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, Reading) {
+        (self.rows.subscribe(), self.pacing.join())
     }
 
     /// The newest row handed to the streams so far (rows of the page being
@@ -208,6 +220,9 @@ struct Reader {
     stopping: watch::Receiver<bool>,
     metrics: Metrics,
     throughput: Throughput,
+    /// The buffer's size in rows.
+    capacity: usize,
+    pacing: Pacing,
 }
 
 impl Reader {
@@ -269,8 +284,9 @@ impl Reader {
             };
             let full = rows.len() as i64 == PAGE;
             let now = Utc::now();
-            for row in rows {
+            for mut row in rows {
                 cursor = row.cursor;
+                row.seq = self.pacing.next_seq();
                 self.throughput
                     .record(&row.event_type, row.ingested_at, now);
                 // No stream connected is not an error.
@@ -280,6 +296,8 @@ impl Reader {
             if !full {
                 return cursor;
             }
+            // Half the buffer: what the streams may fall behind in a burst.
+            self.pacing.wait_for_readers(self.capacity as u64 / 2).await;
         }
     }
 }

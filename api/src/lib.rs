@@ -6,7 +6,8 @@
 //! - [`lookup`]: `GET /events/{event_id}` and `GET /events`, paginated by a
 //!   keyset [`cursor`]; each event rendered as a [`view::EventView`].
 //! - [`live`]: `GET /events/live`, committed events as Server-Sent Events,
-//!   fed by one [`feed`] task per process that hears the consumer's commits.
+//!   fed by one [`feed`] task per process that hears the consumer's commits
+//!   and, in bursts, waits for the streams that keep up ([`pacing`]).
 //! - [`status`]: `GET /pipeline/status`, each partition's stored position,
 //!   high watermark and lag, and the time since the last commit.
 //! - [`params`]: query parameters parsed into valid values (400 naming the
@@ -46,6 +47,7 @@ pub mod keys;
 pub mod live;
 pub mod lookup;
 pub mod metrics;
+pub mod pacing;
 pub mod params;
 pub mod queries;
 pub mod state;

@@ -10,6 +10,9 @@
 //! - Filters: `type` (one event type) and `user_id`.
 //! - `max_per_second=N`: a sampled stream for people watching high rates; an
 //!   `event: skipped` with `{"count": n}` precedes the next event after skips.
+//! - Rows a stream handles but does not send (filtered out, sampled away)
+//!   still move its position: an `event: position` carrying only an `id`,
+//!   at most once a second, so a resume does not replay them.
 //! - A stream that falls more than the feed's buffer behind (a slow client)
 //!   gets `event: dropped` and is closed, so it never holds up the others.
 //! - At most `--live-max-streams` streams at once; beyond that, 503.
@@ -33,6 +36,7 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::feed::{rows_after, FeedCursor, FeedEvent};
 use crate::metrics::Metrics;
+use crate::pacing::Reading;
 use crate::params::{FromQuery, Params, Query};
 use crate::state::AppState;
 
@@ -40,6 +44,8 @@ use crate::state::AppState;
 /// Small, so a replaying stream holds little (rows are at most 64 KiB).
 const REPLAY_PAGE: i64 = 100;
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Most often a stream sends its position without an event.
+const POSITION_EVERY: Duration = Duration::from_secs(1);
 
 pub struct LiveParams {
     event_type: Option<EventType>,
@@ -109,6 +115,7 @@ pub async fn live(
         filter: params,
         rows: None,
         sent: start,
+        told: (start, Instant::now()),
         replaying: true,
         pending: VecDeque::new(),
         sampler: None,
@@ -178,10 +185,13 @@ impl Sampler {
 struct LiveStream {
     state: AppState,
     filter: LiveParams,
-    /// The live rows, subscribed once the replay has caught up.
-    rows: Option<Receiver<Arc<FeedEvent>>>,
+    /// The live rows, subscribed once the replay has caught up, and where
+    /// this stream tells the feed how far it has read them.
+    rows: Option<(Receiver<Arc<FeedEvent>>, Reading)>,
     /// The cursor of the last row handled (sent, filtered out or skipped).
     sent: FeedCursor,
+    /// The last cursor the client was given as an `id`, and when.
+    told: (FeedCursor, Instant),
     /// Reading missed rows from Postgres before switching to the live rows.
     replaying: bool,
     /// Events ready to go out, oldest first.
@@ -235,7 +245,7 @@ impl LiveStream {
     }
 
     async fn receive(&mut self) {
-        let Some(rows) = self.rows.as_mut() else {
+        let Some((rows, reading)) = self.rows.as_mut() else {
             unreachable!("the live rows are subscribed before the replay ends");
         };
         let received = tokio::select! {
@@ -244,7 +254,10 @@ impl LiveStream {
             received = rows.recv() => received,
         };
         match received {
-            Ok(row) => self.handle(&row),
+            Ok(row) => {
+                reading.took(row.seq);
+                self.handle(&row);
+            }
             Err(RecvError::Lagged(missed)) => {
                 self.state.metrics.live_dropped();
                 tracing::info!(missed, "live feed: a stream fell behind and was cut off");
@@ -260,9 +273,25 @@ impl LiveStream {
             return; // already handled: replay and live overlap
         }
         self.sent = row.cursor;
-        let Some(data) = &row.data else {
-            return;
+        let Some((data, skipped)) = self.admit(row) else {
+            return self.tell_position();
         };
+        if skipped > 0 {
+            let note = Event::default()
+                .event("skipped")
+                .data(format!(r#"{{"count":{skipped}}}"#));
+            self.pending.push_back(note);
+        }
+        let event = Event::default().id(row.cursor.to_string()).data(data);
+        self.pending.push_back(event);
+        self.told = (row.cursor, Instant::now());
+        self.state.metrics.live_sent();
+    }
+
+    /// The row's JSON and how many rows sampling left out before it, if the
+    /// row passes the filters and the sampler.
+    fn admit<'r>(&mut self, row: &'r FeedEvent) -> Option<(&'r str, u64)> {
+        let data = row.data.as_deref()?;
         let other_type = self
             .filter
             .event_type
@@ -273,29 +302,30 @@ impl LiveStream {
             .as_ref()
             .is_some_and(|u| *u != row.user_id);
         if other_type || other_user {
-            return;
+            return None;
         }
-        let skipped = match self.filter.max_per_second {
-            Some(limit) => {
-                let sampler = self.sampler.get_or_insert_with(|| Sampler::new(limit));
-                match sampler.admit() {
-                    Some(skipped) => skipped,
-                    None => return,
-                }
-            }
-            None => 0,
+        let Some(limit) = self.filter.max_per_second else {
+            return Some((data, 0));
         };
-        if skipped > 0 {
-            let note = Event::default()
-                .event("skipped")
-                .data(format!(r#"{{"count":{skipped}}}"#));
-            self.pending.push_back(note);
+        let sampler = self.sampler.get_or_insert_with(|| Sampler::new(limit));
+        sampler.admit().map(|skipped| (data, skipped))
+    }
+
+    /// Rows handled but not sent still move the stream on: at most once
+    /// every [`POSITION_EVERY`] an `event: position` carries the cursor as
+    /// its `id`, so a client resuming from its last id does not get those
+    /// rows again (a sampled or filtered stream would otherwise replay
+    /// everything since the last event it was sent).
+    fn tell_position(&mut self) {
+        let (told, at) = self.told;
+        if self.sent > told && at.elapsed() >= POSITION_EVERY {
+            let event = Event::default()
+                .event("position")
+                .id(self.sent.to_string())
+                .data("{}");
+            self.pending.push_back(event);
+            self.told = (self.sent, Instant::now());
         }
-        let event = Event::default()
-            .id(row.cursor.to_string())
-            .data(data.as_str());
-        self.pending.push_back(event);
-        self.state.metrics.live_sent();
     }
 
     /// Sends a last `dropped` event saying why, then ends the stream.

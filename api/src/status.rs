@@ -92,45 +92,25 @@ pub async fn pipeline_status(
         .bind(MEMBER_SILENCE_SECS)
         .fetch_all(&state.pool)
         .await?;
+    // Postgres's clock, like the timestamps it is compared with.
+    let (last_commit_at, seconds_since_last_commit): (Option<DateTime<Utc>>, Option<f64>) =
+        sqlx::query_as(
+            "SELECT max(updated_at), extract(epoch FROM now() - max(updated_at))::float8 \
+             FROM consumer_offsets",
+        )
+        .fetch_one(&state.pool)
+        .await?;
     let wanted: Vec<(String, i32)> = rows.iter().map(|r| (r.1.clone(), r.2)).collect();
-    let watermarks = Arc::clone(&state.watermarks);
-    let highs = tokio::task::spawn_blocking(move || {
-        wanted
-            .iter()
-            .map(|(topic, partition)| watermarks.high(topic, *partition, WATERMARK_TIMEOUT).ok())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading watermarks")))?;
+    let highs = high_watermarks(&state, wanted).await?;
     let kafka = if highs.iter().all(Option::is_some) {
         "ok"
     } else {
         "unreachable"
     };
-    let last_commit_at = rows.iter().map(|r| r.5).max();
-    let partitions = rows
-        .into_iter()
-        .zip(highs)
-        .map(
-            |((group_id, topic, partition, epoch, next_offset, updated_at), high)| {
-                PartitionStatus {
-                    group_id,
-                    topic,
-                    partition,
-                    epoch,
-                    next_offset,
-                    high_watermark: high,
-                    lag: high.map(|h| (h - next_offset).max(0)),
-                    updated_at,
-                }
-            },
-        )
-        .collect();
     Ok(Json(PipelineStatus {
-        partitions,
+        partitions: rows.into_iter().zip(highs).map(partition_status).collect(),
         last_commit_at,
-        seconds_since_last_commit: last_commit_at
-            .map(|at| (Utc::now() - at).num_milliseconds() as f64 / 1000.0),
+        seconds_since_last_commit,
         kafka,
         redis_degraded: consumers.iter().any(|c| c.redis_degraded),
         consumers,
@@ -139,4 +119,44 @@ pub async fn pipeline_status(
             head: state.feed.head().to_string(),
         },
     }))
+}
+
+/// Each partition's high watermark, `None` where it could not be read. After
+/// the first failure the brokers are taken as unreachable and the rest are
+/// not asked, so an outage costs one timeout, not one per partition.
+async fn high_watermarks(
+    state: &AppState,
+    wanted: Vec<(String, i32)>,
+) -> Result<Vec<Option<i64>>, ApiError> {
+    let watermarks = Arc::clone(&state.watermarks);
+    tokio::task::spawn_blocking(move || {
+        let mut reachable = true;
+        wanted
+            .iter()
+            .map(|(topic, partition)| {
+                let high = reachable
+                    .then(|| watermarks.high(topic, *partition, WATERMARK_TIMEOUT).ok())
+                    .flatten();
+                reachable = high.is_some();
+                high
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading watermarks")))
+}
+
+fn partition_status(
+    ((group_id, topic, partition, epoch, next_offset, updated_at), high): (OffsetRow, Option<i64>),
+) -> PartitionStatus {
+    PartitionStatus {
+        group_id,
+        topic,
+        partition,
+        epoch,
+        next_offset,
+        high_watermark: high,
+        lag: high.map(|h| (h - next_offset).max(0)),
+        updated_at,
+    }
 }

@@ -2,8 +2,9 @@
 //! `consumer_members` says this process is alive, how many partitions it
 //! owns and whether Redis is degraded, so the API's `/pipeline/status` (and
 //! the dashboard) can show the group without scraping every member's
-//! `/metrics`. A report that cannot be written is logged at debug level and
-//! tried again at the next beat: it never holds up the pipeline.
+//! `/metrics`. A report that cannot be written is tried again at the next
+//! beat (logged when reports stop and when they resume): it never holds up
+//! the pipeline.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::shutdown::ShutdownFlag;
 
 /// How often the row is refreshed. Readers treat a member unseen for
-/// several beats as gone (`eventpulse_api::status::MEMBER_SILENCE`).
+/// several beats as gone (`eventpulse_api::status::MEMBER_SILENCE_SECS`).
 pub const BEAT: Duration = Duration::from_secs(5);
 
 const UPSERT: &str = "\
@@ -49,13 +50,27 @@ impl Heartbeat {
     /// Beats until shutdown, then removes the row.
     pub async fn run(self, shutdown: ShutdownFlag) {
         let mut ticks = tokio::time::interval(BEAT);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
         loop {
             tokio::select! {
                 () = shutdown.requested() => break,
                 _ = ticks.tick() => {}
             }
-            if let Err(e) = self.beat().await {
-                tracing::debug!("heartbeat not recorded: {e}");
+            match self.beat().await {
+                Err(e) if !failing => {
+                    tracing::warn!(
+                        "cannot record this consumer in consumer_members ({e}); \
+                         /pipeline/status will not list it until this works again"
+                    );
+                    failing = true;
+                }
+                Err(_) => {}
+                Ok(()) if failing => {
+                    tracing::info!("recording this consumer in consumer_members again");
+                    failing = false;
+                }
+                Ok(()) => {}
             }
         }
         let gone = sqlx::query("DELETE FROM consumer_members WHERE member_id = $1")

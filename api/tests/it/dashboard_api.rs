@@ -46,10 +46,10 @@ async fn hourly_buckets_count_each_type() {
 async fn dead_letters_are_counted_by_reason_within_the_range() {
     let stack = Stack::new(1).await;
     let recorded = [
-        ("invalid_json", 0),
-        ("invalid_json", 1),
+        ("malformed_json", 0),
+        ("malformed_json", 1),
         ("unknown_event_type", 2),
-        ("invalid_json", 25), // hours ago: outside the default 24 h
+        ("malformed_json", 25), // hours ago: outside the default 24 h
     ];
     for (offset, (reason, hours_ago)) in recorded.iter().enumerate() {
         sqlx::query(
@@ -70,7 +70,7 @@ async fn dead_letters_are_counted_by_reason_within_the_range() {
     assert_eq!(body["total"], 3, "{body}");
     assert_eq!(
         body["reasons"],
-        json!([{"reason": "invalid_json", "count": 2}, {"reason": "unknown_event_type", "count": 1}])
+        json!([{"reason": "malformed_json", "count": 2}, {"reason": "unknown_event_type", "count": 1}])
     );
     let (status, body) = api.get("/stats/dead-letters?reason=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -177,6 +177,48 @@ async fn a_stream_resumes_from_the_query_string_and_the_header_wins() {
     stack.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_stream_tells_its_position_so_a_resume_skips_what_it_passed() {
+    let stack = Stack::new(1).await;
+    let api = stack.start_api(stack.layer()).await;
+    let mut stream = Stream::open(&api.base, "?type=logout", None).await;
+    let logouts = |user: &str| vec![Row::new("logout", user, Utc::now(), json!({"duration": 5}))];
+    stack.insert(&logouts("first")).await;
+    let first = stream.take(1).await[0].id.clone().expect("an id");
+    // Rows this stream filters out, more than a second after its last
+    // event: the next one it handles brings a position.
+    stack.insert(&rows(3, "early")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let late = rows(2, "late");
+    stack.insert(&late).await;
+    let position = loop {
+        let sse = stream.next().await.expect("the stream is open");
+        if sse.event.as_deref() == Some("position") {
+            break sse;
+        }
+        assert!(sse.event.is_none(), "unexpected {sse:?}");
+    };
+    assert_eq!(position.data, "{}");
+    let id = position.id.expect("a position carries an id");
+    let cursor = |id: &str| {
+        let (xid, seq) = id.split_once('-').expect("xid-seq");
+        (xid.parse::<i64>().unwrap(), seq.parse::<i64>().unwrap())
+    };
+    assert!(cursor(&id) > cursor(&first), "{id} is past {first}");
+    drop(stream);
+
+    // Resumed from the position, as the client would: the rows it passed are
+    // not replayed, the next logout comes first.
+    let next = logouts("second");
+    stack.insert(&next).await;
+    let query = format!("?type=logout&last_event_id={id}");
+    let mut resumed = Stream::open(&api.base, &query, None).await;
+    let got = resumed.take(1).await;
+    assert_eq!(got[0].event_id(), next[0].id);
+    api.stop().await;
+    stack.finish().await;
+}
+
 fn rows(n: usize, user: &str) -> Vec<Row> {
     (0..n)
         .map(|i| {
@@ -189,8 +231,10 @@ fn rows(n: usize, user: &str) -> Vec<Row> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_is_served_and_unknown_paths_stay_json_404s() {
     let stack = Stack::new(1).await;
-    let dir = std::env::temp_dir().join(eventpulse_testkit::unique_name("dashboard"));
+    let base = std::env::temp_dir().join(eventpulse_testkit::unique_name("dashboard"));
+    let dir = base.join("dist");
     std::fs::create_dir_all(dir.join("assets")).expect("dashboard dir");
+    std::fs::write(base.join("secret.txt"), SECRET).expect("a file beside the folder");
     std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").expect("page");
     std::fs::write(dir.join("assets/app.js"), "console.log(1)").expect("asset");
     let mut layer = stack.layer();
@@ -204,18 +248,28 @@ async fn the_page_is_served_and_unknown_paths_stay_json_404s() {
     let (status, kind, _) = fetch(&api, "/assets/app.js").await;
     assert_eq!(status, StatusCode::OK);
     assert!(kind.contains("javascript"), "{kind}");
-    for path in [
-        "/assets/missing.js",
-        "/nope",
-        "/events/a/b",
-        "/../Cargo.toml",
-    ] {
+    for path in ["/assets/missing.js", "/nope", "/events/a/b"] {
         let (status, body) = api.get(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert!(body["error"].is_string(), "{path}: {body}");
     }
     let (status, body) = api.post("/assets/app.js", None, "x").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // Sent as raw bytes: an HTTP client would resolve the dots itself.
+    for path in [
+        "/../secret.txt",
+        "/assets/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/assets/%2e%2e/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+    ] {
+        let answer = raw_get(&api.base, path).await;
+        assert!(
+            !answer.contains(SECRET),
+            "{path} escaped the folder: {answer}"
+        );
+        assert!(answer.starts_with("HTTP/1.1 4"), "{path}: {answer}");
+    }
     api.stop().await;
 
     // Not built: the default folder may be missing, and `/` says what to do.
@@ -234,8 +288,22 @@ async fn the_page_is_served_and_unknown_paths_stay_json_404s() {
     layer.dashboard_dir = Some(dir.join("not-there"));
     let error = eventpulse_api::Settings::from_layer(layer).expect_err("refused");
     assert!(error.to_string().contains("--dashboard-dir"), "{error}");
-    std::fs::remove_dir_all(&dir).expect("remove dashboard dir");
+    std::fs::remove_dir_all(&base).expect("remove dashboard dir");
     stack.finish().await;
+}
+
+const SECRET: &str = "not-to-be-served-0451";
+
+/// The whole answer to `GET path`, sent exactly as written.
+async fn raw_get(base: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// (status, content type, body) of `GET path`.
