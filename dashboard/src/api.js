@@ -41,15 +41,27 @@ async function errorText(response) {
 /**
  * Calls `path` now and then every `intervalMs` after each answer (never two
  * requests in flight for one panel), handing each result to `onResult`.
+ * Should `onResult` throw (a bug showing an unexpected answer), it is called
+ * again with a failure, so the panel shows its problem line, and polling
+ * goes on: no unhandled rejection, the panel recovers with the next answer.
  */
 export function poll(path, intervalMs, onResult) {
   const tick = async () => {
-    const result = await getJson(path);
-    try {
-      onResult(result);
-    } finally {
-      setTimeout(tick, intervalMs);
-    }
+    deliver(onResult, await getJson(path)); // neither of them throws
+    setTimeout(tick, intervalMs);
   };
   tick();
+}
+
+function deliver(onResult, result) {
+  try {
+    onResult(result);
+  } catch (error) {
+    console.warn(`showing ${result.ok ? 'an answer' : 'a failure'} failed:`, error);
+    try {
+      onResult({ ok: false, message: `Could not show the answer (${error?.message ?? error}), retrying` });
+    } catch {
+      // The panel cannot even show a failure; the next answer may do better.
+    }
+  }
 }

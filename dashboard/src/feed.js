@@ -1,13 +1,18 @@
 // The live feed panel: newest committed events on top, at most MAX_ROWS
 // rows, with Pause/Resume, a type filter and sampled/every-event modes.
 // The connection itself (resume ids, retries) is LiveStream's job.
+//
+// The API sends each event once per stream, also across a resume; an
+// event_id already shown is still dropped here as a safety net, but counted
+// in the list's `data-repeats` so a repeat is visible (the browser test
+// requires 0).
 
 import { byRole, byTestId, element } from './dom.js';
 import { formatClock, formatCount, summarizePayload, timeTitle, typeLabel } from './format.js';
 import { LiveStream } from './stream.js';
 
 const MAX_ROWS = 200;
-/** Ids remembered to drop repeats: far more than can be on screen. */
+/** Ids remembered to catch repeats: far more than can be on screen. */
 const MAX_REMEMBERED_IDS = 5000;
 const SAMPLED_PER_SECOND = 20;
 
@@ -34,6 +39,7 @@ export class FeedPanel {
     this.mode = 'sampled';
     this.received = 0;
     this.skipped = 0;
+    this.repeats = 0;
     this.seen = new Set();
     this.pending = [];
     this.flushScheduled = false;
@@ -52,6 +58,7 @@ export class FeedPanel {
     }
     this.renderMode();
     this.renderCounters();
+    this.renderRepeats();
     this.restart();
   }
 
@@ -62,18 +69,17 @@ export class FeedPanel {
     };
   }
 
-  /** A new filter or mode: clear the list and start from the current head. */
+  /**
+   * A new filter or mode: clear the list and start from the current head.
+   * Repeats are counted within one such run, so `seen` starts over too.
+   */
   restart() {
     this.pending = [];
+    this.seen.clear();
     this.list.replaceChildren();
     this.renderEmpty();
-    if (this.paused) {
-      this.stream.stop();
-      this.stream.filter = this.filter();
-      this.stream.lastEventId = null;
-    } else {
-      this.stream.startFresh(this.filter());
-    }
+    if (this.paused) this.stream.reset(this.filter());
+    else this.stream.startFresh(this.filter());
   }
 
   setMode(mode) {
@@ -92,7 +98,11 @@ export class FeedPanel {
   }
 
   add(event) {
-    if (this.seen.has(event.event_id)) return;
+    if (this.seen.has(event.event_id)) {
+      this.repeats += 1;
+      this.renderRepeats();
+      return;
+    }
     this.remember(event.event_id);
     this.received += 1;
     this.pending.push(event);
@@ -137,6 +147,11 @@ export class FeedPanel {
     this.skippedText.dataset.value = String(this.skipped);
     this.receivedText.dataset.value = String(this.received);
     this.skippedText.hidden = this.mode !== 'sampled';
+  }
+
+  /** Events the stream sent twice (should stay 0), on the list itself. */
+  renderRepeats() {
+    this.list.dataset.repeats = String(this.repeats);
   }
 
   renderMode() {

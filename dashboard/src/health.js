@@ -1,47 +1,14 @@
 // Pipeline health from `/pipeline/status` every 2 s: the header's pill and
 // "last commit" line, the lag tile, and the panel with the consumers and
-// the per-partition table. `assessHealth` is pure (tests/health.test.mjs).
+// the per-partition table. The verdict itself is verdict.js's job.
 
 import { poll } from './api.js';
 import { byRole, byTestId, element, setPanelProblem } from './dom.js';
 import { formatAgo, formatCount, timeTitle } from './format.js';
 import { setTile } from './tiles.js';
+import { assessHealth, totalLag } from './verdict.js';
 
 const STATUS_MS = 2000;
-/** No commit for this long while messages wait: the consumer is stuck. */
-const STUCK_AFTER_SECONDS = 60;
-
-/** Sum of the known lags, or null when no partition's lag is known. */
-export function totalLag(partitions) {
-  const known = (partitions ?? []).map((p) => p.lag).filter(Number.isFinite);
-  return known.length > 0 ? known.reduce((sum, lag) => sum + lag, 0) : null;
-}
-
-/**
- * ok / degraded / down, and why, from a `getJson('/pipeline/status')` result.
- * @returns {{level: 'ok'|'degraded'|'down', reasons: string[]}}
- */
-export function assessHealth(result) {
-  if (!result.ok) return { level: 'down', reasons: [result.message] };
-  const status = result.data;
-  const down = [];
-  const degraded = [];
-  if (Array.isArray(status.consumers) && status.consumers.length === 0) {
-    down.push('no consumer has reported in the last 30 s');
-  }
-  if (status.kafka !== 'ok') degraded.push('Kafka unreachable');
-  const redisDown = status.redis_degraded === true
-    || (status.consumers ?? []).some((consumer) => consumer.redis_degraded);
-  if (redisDown) degraded.push('Redis down: deduplicating with Postgres only');
-  const lag = totalLag(status.partitions);
-  const sinceCommit = status.seconds_since_last_commit;
-  if (lag > 0 && Number.isFinite(sinceCommit) && sinceCommit > STUCK_AFTER_SECONDS) {
-    degraded.push(`${formatCount(lag)} messages waiting, no commit for ${formatAgo(sinceCommit).replace(' ago', '')}`);
-  }
-  if (down.length > 0) return { level: 'down', reasons: [...down, ...degraded] };
-  if (degraded.length > 0) return { level: 'degraded', reasons: degraded };
-  return { level: 'ok', reasons: [] };
-}
 
 export class HealthPanel {
   constructor(panel) {
@@ -134,9 +101,7 @@ function consumerItem(consumer) {
   const item = element('li', 'consumer');
   const name = element('span', 'consumer-name', `${consumer.host} · pid ${consumer.pid}`);
   name.title = `member ${consumer.member_id}\ngroup ${consumer.group_id}`;
-  const parts = Array.isArray(consumer.partitions)
-    ? `partitions ${consumer.partitions.map((p) => p?.partition ?? p).join(', ') || 'none'}`
-    : `${formatCount(consumer.partitions)} partition${consumer.partitions === 1 ? '' : 's'}`;
+  const parts = `${formatCount(consumer.partitions)} partition${consumer.partitions === 1 ? '' : 's'}`;
   const redis = element('span', 'badge', consumer.redis_degraded ? 'Redis degraded' : 'Redis ok');
   redis.dataset.level = consumer.redis_degraded ? 'warn' : 'ok';
   const seen = element('span', 'consumer-seen', `seen ${formatAgo(consumer.seconds_since_seen)}`);

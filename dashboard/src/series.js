@@ -6,16 +6,22 @@ import { EVENT_TYPES } from './format.js';
 
 /** Seconds averaged for the "events/s now" tile. */
 export const RATE_WINDOW_SECONDS = 10;
+/**
+ * Newest seconds left out of that average: the one still running, and the
+ * one before it, as a row reaches the API's counter up to ~1 s after its
+ * second (it counts by `ingested_at`, the start of its batch transaction).
+ */
+export const RATE_UNSETTLED_SECONDS = 2;
 
 /**
  * `/stats/throughput`: one point per second per type (absent types are 0),
- * plus the rate over the last RATE_WINDOW_SECONDS complete seconds (the
- * newest bucket is the second still running, so it is left out).
+ * plus the rate over the RATE_WINDOW_SECONDS seconds before the newest
+ * RATE_UNSETTLED_SECONDS.
  */
 export function throughputSeries(body) {
   const buckets = Array.isArray(body?.buckets) ? body.buckets : [];
   const series = byTypeSeries(buckets, (bucket) => bucket.counts);
-  const complete = buckets.slice(0, -1).slice(-RATE_WINDOW_SECONDS);
+  const complete = buckets.slice(0, -RATE_UNSETTLED_SECONDS).slice(-RATE_WINDOW_SECONDS);
   const recent = complete.reduce((sum, bucket) => sum + sumValues(bucket.counts), 0);
   return {
     labels: buckets.map((bucket) => new Date(bucket.at)),

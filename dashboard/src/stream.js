@@ -1,11 +1,15 @@
 // The live feed's connection to `GET /events/live` (Server-Sent Events).
 //
-// It remembers the id of the last event it was given, so that whenever it
-// opens a stream again (resume after pause, after a `dropped` notice, after
-// the API refused or went away) it asks for `last_event_id=<that id>`: the
-// API replays what was committed in between, so nothing is missed and
-// nothing repeats. While a stream is merely interrupted, the browser's own
-// EventSource retry sends the same id as the `Last-Event-ID` header.
+// It remembers the stream's position, so that whenever it opens a stream
+// again (resume after pause, after a `dropped` notice, after the API refused
+// or went away) it asks for `last_event_id=<that position>`: the API replays
+// what was committed in between, so nothing is missed and nothing repeats.
+// The position is the id of the last event, or of the last `position` event
+// (rows the API handled but did not send: filtered out, or left out by the
+// sampled mode; these carry no data and add nothing to the feed), or the
+// `last_event_id` a `dropped` notice carries. While a stream is merely
+// interrupted, the browser's own EventSource retry sends the same id as the
+// `Last-Event-ID` header.
 
 const DROPPED_RETRY_MS = 1000;
 const CLOSED_RETRY_MS = 3000;
@@ -34,10 +38,15 @@ export class LiveStream {
 
   /** Opens a stream from the current head (a new filter: no history). */
   startFresh(filter) {
+    this.reset(filter);
+    this.open(null);
+  }
+
+  /** Closes the stream and forgets its position: the next `resume` starts over. */
+  reset(filter) {
     this.stop();
     this.filter = { ...filter };
     this.lastEventId = null;
-    this.open(null);
   }
 
   /** Opens a stream that continues after the last event seen (or `fallback`). */
@@ -76,19 +85,25 @@ export class LiveStream {
       const count = parseData(message)?.count;
       if (Number.isFinite(count)) this.handlers.onSkipped(count);
     });
+    source.addEventListener('position', (message) => this.moveTo(message.lastEventId));
     source.addEventListener('dropped', (message) => this.dropped(parseData(message)));
     source.onerror = () => this.failed(source);
   }
 
   received(message) {
     const event = parseData(message);
-    if (message.lastEventId) this.lastEventId = message.lastEventId;
+    this.moveTo(message.lastEventId);
     if (event && typeof event.event_id === 'string') this.handlers.onEvent(event);
+  }
+
+  /** The resume point moves on (an empty or missing id leaves it). */
+  moveTo(id) {
+    if (typeof id === 'string' && id !== '') this.lastEventId = id;
   }
 
   /** The API ended the stream on purpose; carry on from where it said. */
   dropped(notice) {
-    if (notice?.last_event_id) this.lastEventId = notice.last_event_id;
+    this.moveTo(notice?.last_event_id);
     const why = DROPPED_REASONS[notice?.reason] ?? 'the API ended the stream';
     this.retryAfter(DROPPED_RETRY_MS, `Stream closed (${why}), resuming`);
   }

@@ -12,7 +12,8 @@ export function settings() {
     throw new Error(
       `${missing.join(' and ')} not set: this test drives the dashboard of a running eventpulse-api ` +
       '(with a consumer storing events). Start both, then run e.g. ' +
-      'EVENTPULSE_DASHBOARD_URL=http://127.0.0.1:8080/ EVENTPULSE_API_KEY=<key> npm --prefix dashboard test',
+      'EVENTPULSE_DASHBOARD_URL=http://127.0.0.1:8080/ EVENTPULSE_API_KEY=<key> npm --prefix dashboard test ' +
+      '(without them, `npm --prefix dashboard run test:unit` runs the tests that need no API)',
     );
   }
   return {
