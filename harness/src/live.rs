@@ -6,7 +6,10 @@
 //!
 //! Most clients use the sampled mode the dashboard uses (at most 20 events
 //! a second each); a few take every event, as a consumer of the raw feed
-//! would.
+//! would. Where the dashboard is built and Chromium installed
+//! (`scripts/dashboard.sh browser`), one more client is the dashboard in a
+//! real browser with a sampled stream beside it
+//! (`dashboard/bench/feed-delay.mjs`): the delay to a person's screen.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +38,9 @@ pub struct LiveFeed {
     pub exact: Quantiles,
     /// The same over the sampled clients.
     pub sampled: Quantiles,
+    /// The same in Chromium, sampled like the dashboard; `None` without the
+    /// dashboard's build or the browser.
+    pub browser: Option<Quantiles>,
     /// Events the exact clients received per event stored (1.0 = all of them).
     pub exact_completeness: f64,
     pub dropped_clients: usize,
@@ -43,7 +49,7 @@ pub struct LiveFeed {
     pub api_peak_rss_mib: f64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
 pub struct Quantiles {
     pub events: usize,
     pub p50_ms: f64,
@@ -51,7 +57,9 @@ pub struct Quantiles {
 }
 
 impl Quantiles {
-    fn of(mut delays: Vec<f64>) -> Self {
+    /// Over every event the `streams` received.
+    fn of(streams: &[Received]) -> Self {
+        let mut delays: Vec<f64> = streams.iter().flat_map(|r| r.delays_ms.clone()).collect();
         if delays.is_empty() {
             return Self::default();
         }
@@ -76,20 +84,15 @@ pub async fn live_feed(args: &BenchArgs) -> anyhow::Result<LiveFeed> {
     // Let the group assignment settle before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let (stop, stopped) = watch::channel(false);
     let exact_clients = args.live_clients / 5;
-    let mut clients = Vec::new();
-    for i in 0..args.live_clients {
-        let query = if i < exact_clients {
-            String::new()
-        } else {
-            format!("?max_per_second={SAMPLED_PER_SECOND}")
-        };
-        let url = format!("http://127.0.0.1:{api_port}/events/live{query}");
-        clients.push(tokio::spawn(sse::read(url, stopped.clone())));
-    }
+    let (stop, stopped) = watch::channel(false);
+    let clients = open_streams(api_port, args.live_clients, exact_clients, &stopped);
+    let browser = spawn_browser(api_port, args.latency_secs() + 4);
     let (cpu_before, started) = (procs::cpu_seconds(api.id())?, Instant::now());
-    let summary = target.produce_paced(&args.bin_dir, args.latency_rate, args.latency_secs())?;
+    // Off the runtime's threads: the streams' tasks need both.
+    let summary = tokio::task::block_in_place(|| {
+        target.produce_paced(&args.bin_dir, args.latency_rate, args.latency_secs())
+    })?;
     let api_cpu_percent =
         100.0 * (procs::cpu_seconds(api.id())? - cpu_before) / started.elapsed().as_secs_f64();
     target.wait_drained(summary.acked, Instant::now()).await?;
@@ -100,15 +103,16 @@ pub async fn live_feed(args: &BenchArgs) -> anyhow::Result<LiveFeed> {
     for client in clients {
         received.push(client.await?.context("a live stream failed")?);
     }
+    let browser = match browser {
+        Some(child) => Some(browser_delays(child).await?),
+        None => None,
+    };
     let api_peak_rss_mib = procs::peak_rss_bytes(api.id())? as f64 / (1024.0 * 1024.0);
     procs::stop(&mut api)?;
     procs::stop(&mut consumer)?;
     let stored = target.stored().await?;
     target.drop_now().await?;
-
     let (exact, sampled) = received.split_at(exact_clients);
-    let delays = |group: &[Received]| group.iter().flat_map(|r| r.delays_ms.clone()).collect();
-    let exact_events: usize = exact.iter().map(|r| r.delays_ms.len()).sum();
     Ok(LiveFeed {
         rate: args.latency_rate,
         seconds: args.latency_secs(),
@@ -116,13 +120,94 @@ pub async fn live_feed(args: &BenchArgs) -> anyhow::Result<LiveFeed> {
         exact_clients,
         expected_rows: summary.valid_unique,
         stored_rows: stored,
-        exact_completeness: exact_events as f64 / (stored as f64 * exact_clients as f64).max(1.0),
-        exact: Quantiles::of(delays(exact)),
-        sampled: Quantiles::of(delays(sampled)),
-        dropped_clients: received.iter().filter(|r| r.dropped).count(),
+        exact_completeness: completeness(exact, stored),
+        exact: Quantiles::of(exact),
+        sampled: Quantiles::of(sampled),
+        browser,
+        dropped_clients: cut_off(&received),
         api_cpu_percent,
         api_peak_rss_mib,
     })
+}
+
+/// `clients` streams, the first `exact` of them taking every event.
+fn open_streams(
+    api_port: u16,
+    clients: usize,
+    exact: usize,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Received>>> {
+    (0..clients)
+        .map(|i| {
+            let query = if i < exact {
+                String::new()
+            } else {
+                format!("?max_per_second={SAMPLED_PER_SECOND}")
+            };
+            let url = format!("http://127.0.0.1:{api_port}/events/live{query}");
+            tokio::spawn(sse::read(url, stopped.clone()))
+        })
+        .collect()
+}
+
+/// Events an exact stream received per event stored, over all of them.
+fn completeness(exact: &[Received], stored: u64) -> f64 {
+    let events: usize = exact.iter().map(|r| r.delays_ms.len()).sum();
+    events as f64 / (stored as f64 * exact.len() as f64).max(1.0)
+}
+
+/// How many streams were cut off, each said with its reason.
+fn cut_off(received: &[Received]) -> usize {
+    let cut: Vec<_> = received
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.dropped.as_ref().map(|why| (i, why, r.delays_ms.len())))
+        .collect();
+    for (i, why, events) in &cut {
+        eprintln!("bench:   stream {i} was cut off ({why}) after {events} events");
+    }
+    cut.len()
+}
+
+const BROWSER_SCRIPT: &str = "dashboard/bench/feed-delay.mjs";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The dashboard in Chromium for `seconds`, or `None` (said why) when it
+/// cannot run here. Run from the checkout's root, as `scripts/bench.sh` does.
+fn spawn_browser(api_port: u16, seconds: u64) -> Option<tokio::process::Child> {
+    let needs = [
+        "dashboard/node_modules",
+        "dashboard/dist/index.html",
+        BROWSER_SCRIPT,
+        CHROMIUM,
+    ];
+    if let Some(missing) = needs.iter().find(|p| !std::path::Path::new(p).exists()) {
+        eprintln!(
+            "bench:   no browser client ({missing} is missing): run scripts/dashboard.sh browser"
+        );
+        return None;
+    }
+    tokio::process::Command::new("node")
+        .arg(BROWSER_SCRIPT)
+        .arg(format!("http://127.0.0.1:{api_port}/"))
+        .arg(seconds.to_string())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| eprintln!("bench:   no browser client: node: {e}"))
+        .ok()
+}
+
+async fn browser_delays(child: tokio::process::Child) -> anyhow::Result<Quantiles> {
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .context("the browser client did not finish")??;
+    anyhow::ensure!(
+        output.status.success(),
+        "{BROWSER_SCRIPT} failed: {}",
+        output.status
+    );
+    serde_json::from_slice(&output.stdout).context("reading the browser's delays")
 }
 
 /// The API binary, read-only (no key), on `port`, over the target's database.

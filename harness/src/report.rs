@@ -258,6 +258,13 @@ fn print_live(live: &LiveFeed, line: &dyn Fn(&str, String, String)) {
             String::new(),
         );
     }
+    if let Some(q) = &live.browser {
+        line(
+            &format!("{prefix}: commit to Chromium p50 / p99, sampled 20/s"),
+            format!("{:.0}/{:.0} ms", q.p50_ms, q.p99_ms),
+            String::new(),
+        );
+    }
     line(
         &format!(
             "{prefix}: API CPU / peak RSS, {} streams",

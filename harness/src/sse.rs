@@ -14,8 +14,9 @@ pub struct Received {
     pub delays_ms: Vec<f64>,
     /// Events the sampled mode left out (`event: skipped`).
     pub skipped: u64,
-    /// The stream ended with `event: dropped` (a slow client, shutdown).
-    pub dropped: bool,
+    /// Why the stream ended with `event: dropped` (`slow_client`,
+    /// `server_stopping`...), if it did.
+    pub dropped: Option<String>,
 }
 
 /// Reads `url` until `stop` is raised or the stream ends.
@@ -26,7 +27,9 @@ pub async fn read(url: String, mut stop: watch::Receiver<bool>) -> anyhow::Resul
         .build()?;
     let mut response = client.get(&url).send().await?.error_for_status()?;
     let mut received = Received::default();
-    let mut pending = String::new();
+    // Bytes, not text, until a whole event is in: a chunk may end inside a
+    // multi-byte character.
+    let mut pending: Vec<u8> = Vec::new();
     loop {
         let chunk = tokio::select! {
             _ = stop.wait_for(|s| *s) => return Ok(received),
@@ -36,10 +39,10 @@ pub async fn read(url: String, mut stop: watch::Receiver<bool>) -> anyhow::Resul
             return Ok(received);
         };
         let arrived = Utc::now();
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find("\n\n") {
-            let block: String = pending.drain(..end + 2).collect();
-            handle(&block, arrived, &mut received);
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = pending.drain(..end + 2).collect();
+            handle(&String::from_utf8_lossy(&block), arrived, &mut received);
         }
     }
 }
@@ -59,7 +62,12 @@ fn handle(block: &str, arrived: DateTime<Utc>, received: &mut Received) {
                 .and_then(|v| v["count"].as_u64());
             received.skipped += count.unwrap_or(0);
         }
-        Some("dropped") => received.dropped = true,
+        Some("dropped") => {
+            let reason = serde_json::from_str::<serde_json::Value>(data)
+                .ok()
+                .and_then(|v| v["reason"].as_str().map(str::to_owned));
+            received.dropped = Some(reason.unwrap_or_else(|| "unknown".to_owned()));
+        }
         Some(_) => {}
         None if data.is_empty() => {} // a heartbeat comment
         None => {
@@ -98,9 +106,13 @@ mod tests {
             &mut received,
         );
         handle(":\n\n", arrived, &mut received);
-        handle("event: dropped\ndata: {}\n\n", arrived, &mut received);
+        handle(
+            "event: dropped\ndata: {\"reason\":\"slow_client\"}\n\n",
+            arrived,
+            &mut received,
+        );
         assert_eq!(received.delays_ms, vec![50.0]);
         assert_eq!(received.skipped, 7);
-        assert!(received.dropped);
+        assert_eq!(received.dropped.as_deref(), Some("slow_client"));
     }
 }
