@@ -47,19 +47,18 @@ bin="${CARGO_TARGET_DIR:-$EP_ROOT/target}/release"
 psql_count() { psql "$database_url" -Atc "$1"; }
 # The schema may not exist yet on a first run; the consumer creates it.
 "$bin/eventpulse-consumer" migrate --database-url "$database_url" 2>/dev/null
-stored_before=$(psql_count "SELECT count(*) FROM events")
-dead_before=$(psql_count "SELECT count(*) FROM dead_letters")
-started_at=$(psql_count "SELECT now()")
 
 log "starting the consumer (log: $consumer_log, metrics: http://$metrics_addr/metrics)"
+# setsid: Ctrl-C (with --watch) reaches the producer only; the consumer then
+# stores its last events before this script stops it.
 EVENTPULSE_METRICS_ADDR=$metrics_addr EVENTPULSE_DATABASE_URL=$database_url \
-  "$bin/eventpulse-consumer" >"$consumer_log" 2>&1 &
+  setsid "$bin/eventpulse-consumer" >"$consumer_log" 2>&1 &
 consumer=$!
 # The demo's own API key: ingestion over HTTP works too (docs/api.md).
 EVENTPULSE_API_ADDR=$api_addr EVENTPULSE_DATABASE_URL=$database_url \
   EVENTPULSE_API_KEYS=${EVENTPULSE_API_KEYS:-demo-key-change-me-0123} \
   EVENTPULSE_DASHBOARD_DIR="$EP_ROOT/dashboard/dist" \
-  "$bin/eventpulse-api" >"$api_log" 2>&1 &
+  setsid "$bin/eventpulse-api" >"$api_log" 2>&1 &
 api=$!
 producer=""
 stop_all() {
@@ -77,6 +76,16 @@ owns_partitions() {
     awk '$1 == "eventpulse_assigned_partitions" && $2 > 0 { found = 1 } END { exit !found }'
 }
 wait_until 60 owns_partitions || die "the consumer owned no partition after 60 s; see $consumer_log"
+# Whatever an earlier run left in the topic is stored before the counts
+# below are taken, so it is not counted as this run's.
+caught_up_with_topic() {
+  curl -fsS "http://$api_addr/pipeline/status" 2>/dev/null |
+    python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(any(p["lag"] != 0 for p in s["partitions"]))'
+}
+wait_until 120 caught_up_with_topic || log "the consumer is still behind the topic after 120 s; the figures may include older events"
+stored_before=$(psql_count "SELECT count(*) FROM events")
+dead_before=$(psql_count "SELECT count(*) FROM dead_letters")
+started_at=$(psql_count "SELECT now()")
 
 log "producing at $rate events/s for $duration from $users simulated users (5% duplicates, 1% invalid)"
 "$bin/eventpulse-producer" --rate "$rate" --duration "$duration" --users "$users" \
@@ -118,6 +127,7 @@ if $watch; then
   wait "$producer" 2>/dev/null || true
   producer=""
   trap - INT
+  wait_until 60 caught_up_with_topic || log "the consumer had not stored every event after 60 s"
 fi
 kill -TERM "$api" 2>/dev/null || true
 kill -TERM "$consumer"
