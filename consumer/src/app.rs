@@ -42,22 +42,7 @@ impl Application {
         // guarantees or the fast path, and the operator must hear of it.
         preflight::check_durability(&pool).await?;
         let store = Store::new(pool.clone(), &settings.group_id, &settings.topic);
-        let instance = store
-            .instance_id()
-            .await
-            .context("reading the database instance id")?;
-        let filter_settings = FilterSettings {
-            timeout: settings.redis_timeout,
-            dedup_ttl: settings.dedup_ttl,
-            pending_ttl: settings.pending_ttl,
-        };
-        let redis = RedisFilter::new(
-            &settings.redis_url,
-            instance,
-            filter_settings,
-            metrics.clone(),
-        )?;
-        preflight::check_redis_version(&redis.client(), settings.redis_timeout).await;
+        let redis = redis_filter(&settings, &store, &metrics).await?;
         let consumer = Arc::new(kafka::create_consumer(&settings, metrics.clone())?);
         kafka::check_topics(&consumer, &settings)?;
         let dead_letters = DeadLetters::new(
@@ -137,6 +122,31 @@ impl Application {
         }
         result
     }
+}
+
+/// The Redis fast path, its keys scoped by this database's instance id.
+async fn redis_filter(
+    settings: &Settings,
+    store: &Store,
+    metrics: &Metrics,
+) -> anyhow::Result<RedisFilter> {
+    let instance = store
+        .instance_id()
+        .await
+        .context("reading the database instance id")?;
+    let filter_settings = FilterSettings {
+        timeout: settings.redis_timeout,
+        dedup_ttl: settings.dedup_ttl,
+        pending_ttl: settings.pending_ttl,
+    };
+    let redis = RedisFilter::new(
+        &settings.redis_url,
+        instance,
+        filter_settings,
+        metrics.clone(),
+    )?;
+    preflight::check_redis_version(&redis.client(), settings.redis_timeout).await;
+    Ok(redis)
 }
 
 /// After the flush deadline the consumer still commits to Kafka and leaves
