@@ -17,14 +17,20 @@ use tokio::time::Instant;
 /// How often the feed looks at the streams while it waits, which is also how
 /// long one must go without reading to count as stuck.
 const STEP: Duration = Duration::from_millis(10);
-/// The longest the feed waits after one page.
+/// The longest the feed waits after one page, and in all within any one
+/// second: a client that reads steadily but slower than the feed can delay
+/// the others by at most a fifth of the time, until it falls a whole buffer
+/// behind and is cut off.
 const LIMIT: Duration = Duration::from_millis(250);
+const BUDGET_PER_SECOND: Duration = Duration::from_millis(200);
 
 /// How many rows the feed has handed out, and how many each stream took.
 #[derive(Clone, Default)]
 pub struct Pacing {
     handed_out: Arc<AtomicU64>,
     streams: Arc<Mutex<Vec<Weak<AtomicU64>>>>,
+    /// Since when the feed has waited how long ([`BUDGET_PER_SECOND`]).
+    waited: Arc<Mutex<Option<(Instant, Duration)>>>,
 }
 
 /// One stream's place in the feed: the count of rows handed out up to the
@@ -56,8 +62,15 @@ impl Pacing {
     /// than `allowed` rows behind.
     pub async fn wait_for_readers(&self, allowed: u64) {
         let started = Instant::now();
+        let limit = self.budget_left(started);
+        self.wait_at_most(allowed, limit).await;
+        self.spend(started, started.elapsed());
+    }
+
+    async fn wait_at_most(&self, allowed: u64, limit: Duration) {
+        let started = Instant::now();
         let mut before = self.positions();
-        while started.elapsed() < LIMIT {
+        while started.elapsed() < limit {
             if !before.iter().any(|(_, at)| self.behind(*at) > allowed) {
                 return;
             }
@@ -72,6 +85,27 @@ impl Pacing {
             }
             before = now;
         }
+    }
+
+    /// What may still be waited in the current second, [`LIMIT`] at most.
+    fn budget_left(&self, now: Instant) -> Duration {
+        let waited = self.waited.lock().expect("pacing lock");
+        match *waited {
+            Some((since, spent)) if now.duration_since(since) < Duration::from_secs(1) => {
+                BUDGET_PER_SECOND.saturating_sub(spent).min(LIMIT)
+            }
+            _ => BUDGET_PER_SECOND.min(LIMIT),
+        }
+    }
+
+    fn spend(&self, at: Instant, spent: Duration) {
+        let mut waited = self.waited.lock().expect("pacing lock");
+        *waited = match *waited {
+            Some((since, before)) if at.duration_since(since) < Duration::from_secs(1) => {
+                Some((since, before + spent))
+            }
+            _ => Some((at, spent)),
+        };
     }
 
     fn behind(&self, at: u64) -> u64 {
@@ -128,6 +162,31 @@ mod tests {
         let behind = pacing.behind(pacing.positions()[0].1);
         assert!(behind <= 500, "still {behind} behind");
         reader.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_costs_the_others_at_most_the_budget_each_second() {
+        let pacing = Pacing::default();
+        let reading = pacing.join();
+        let slow = tokio::spawn(async move {
+            // One row every millisecond: far slower than the feed hands out.
+            for seq in 1.. {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                reading.took(seq);
+            }
+        });
+        let started = Instant::now();
+        for _ in 0..20 {
+            hand_out(&pacing, 500);
+            pacing.wait_for_readers(250).await;
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited <= BUDGET_PER_SECOND * 2,
+            "20 pages waited {waited:?}, more than the budget allows"
+        );
+        assert!(waited >= BUDGET_PER_SECOND, "it did wait: {waited:?}");
+        slow.abort();
     }
 
     #[tokio::test(start_paused = true)]
