@@ -77,13 +77,14 @@ pub struct PipelineStatus {
     live: LiveStatus,
 }
 
-type OffsetRow = (String, String, i32, i32, i64, DateTime<Utc>);
+/// A `consumer_offsets` row, then Postgres's clock (the same on every row).
+type OffsetRow = (String, String, i32, i32, i64, DateTime<Utc>, DateTime<Utc>);
 
 pub async fn pipeline_status(
     State(state): State<AppState>,
 ) -> Result<Json<PipelineStatus>, ApiError> {
     let rows: Vec<OffsetRow> = sqlx::query_as(
-        "SELECT group_id, topic, partition, epoch, next_offset, updated_at \
+        "SELECT group_id, topic, partition, epoch, next_offset, updated_at, now() \
          FROM consumer_offsets ORDER BY group_id, topic, partition",
     )
     .fetch_all(&state.pool)
@@ -92,14 +93,12 @@ pub async fn pipeline_status(
         .bind(MEMBER_SILENCE_SECS)
         .fetch_all(&state.pool)
         .await?;
+    let last_commit_at = rows.iter().map(|r| r.5).max();
     // Postgres's clock, like the timestamps it is compared with.
-    let (last_commit_at, seconds_since_last_commit): (Option<DateTime<Utc>>, Option<f64>) =
-        sqlx::query_as(
-            "SELECT max(updated_at), extract(epoch FROM now() - max(updated_at))::float8 \
-             FROM consumer_offsets",
-        )
-        .fetch_one(&state.pool)
-        .await?;
+    let seconds_since_last_commit = rows
+        .first()
+        .zip(last_commit_at)
+        .map(|(row, at)| (row.6 - at).num_milliseconds() as f64 / 1000.0);
     let wanted: Vec<(String, i32)> = rows.iter().map(|r| (r.1.clone(), r.2)).collect();
     let highs = high_watermarks(&state, wanted).await?;
     let kafka = if highs.iter().all(Option::is_some) {
@@ -147,7 +146,10 @@ async fn high_watermarks(
 }
 
 fn partition_status(
-    ((group_id, topic, partition, epoch, next_offset, updated_at), high): (OffsetRow, Option<i64>),
+    ((group_id, topic, partition, epoch, next_offset, updated_at, _), high): (
+        OffsetRow,
+        Option<i64>,
+    ),
 ) -> PartitionStatus {
     PartitionStatus {
         group_id,

@@ -80,7 +80,7 @@ pub async fn live_feed(args: &BenchArgs) -> anyhow::Result<LiveFeed> {
     procs::wait_ready(consumer_port).await?;
     let api_port = crate::services::free_port()?;
     let mut api = spawn_api(args, &target, api_port)?;
-    wait_api(api_port).await?;
+    procs::wait_answers(api_port, "/healthz").await?;
     // Let the group assignment settle before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -225,22 +225,4 @@ fn spawn_api(args: &BenchArgs, target: &Target, port: u16) -> anyhow::Result<Chi
         .stdout(Stdio::null())
         .spawn()
         .context("starting eventpulse-api (build it with cargo build --release)")
-}
-
-async fn wait_api(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    while Instant::now() < deadline {
-        if client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the API on port {port} never answered /healthz")
 }

@@ -189,15 +189,16 @@ impl RunningProducer {
 
 /// Waits until the consumer answers /readyz with 200.
 pub async fn wait_ready(port: u16) -> anyhow::Result<()> {
+    wait_answers(port, "/readyz").await
+}
+
+/// Waits until `path` on the local `port` answers 200 (60 s at most).
+pub async fn wait_answers(port: u16, path: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("http://127.0.0.1:{port}{path}");
     while Instant::now() < deadline {
         let ok = Command::new("curl")
-            .args([
-                "-fsS",
-                "-o",
-                "/dev/null",
-                &format!("http://127.0.0.1:{port}/readyz"),
-            ])
+            .args(["-fsS", "-o", "/dev/null", &url])
             .status()
             .is_ok_and(|s| s.success());
         if ok {
@@ -205,7 +206,7 @@ pub async fn wait_ready(port: u16) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("consumer on port {port} never became ready")
+    anyhow::bail!("nothing on port {port} answered {path} with 200 within 60 s")
 }
 
 /// User plus system CPU seconds the process has used.
