@@ -2,6 +2,7 @@
 //! setting and the password-free address), apply migrations, bind the HTTP
 //! listener, then run the pipeline and the HTTP server until shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use anyhow::Context as _;
 use eventpulse_service::startup;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{redact_url, Settings};
 use crate::dedup::{FilterSettings, RedisFilter};
 use crate::dlq::DeadLetters;
 use crate::flush::Flusher;
@@ -23,25 +24,38 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::preflight;
 use crate::reader::RecordReader;
+use crate::retention::Upkeep;
+use crate::schema;
 use crate::shutdown::ShutdownFlag;
-use crate::store::{self, Store};
+use crate::store::Store;
 
 pub struct Application {
     pipeline: Pipeline,
     listener: TcpListener,
     http: HttpState,
     heartbeat: Heartbeat,
+    upkeep: Upkeep,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let pool = store::connect(&settings.database_url, settings.db_pool_size).await?;
-        store::migrate(&pool).await?;
+        let pool = schema::connect(&settings.database_url, settings.db_pool_size).await?;
+        schema::migrate_for_run(&pool, &redact_url(&settings.database_url)).await?;
         // Warnings only: a non-durable Postgres or an old Redis weakens the
         // guarantees or the fast path, and the operator must hear of it.
         preflight::check_durability(&pool).await?;
-        let store = Store::new(pool.clone(), &settings.group_id, &settings.topic);
+        let store = Store::new(
+            pool.clone(),
+            &settings.group_id,
+            &settings.topic,
+            settings.partition_days,
+        );
+        let upkeep = Upkeep::new(
+            pool.clone(),
+            settings.partition_days,
+            settings.retention_days,
+        );
         let redis = redis_filter(&settings, &store, &metrics).await?;
         let consumer = Arc::new(kafka::create_consumer(&settings, metrics.clone())?);
         kafka::check_topics(&consumer, &settings)?;
@@ -75,6 +89,7 @@ impl Application {
                 linger: settings.linger,
                 limits: settings.limits.clone(),
                 shutdown_timeout: settings.shutdown_timeout,
+                stop_at: None,
             },
             metrics,
         };
@@ -83,7 +98,19 @@ impl Application {
             listener,
             http,
             heartbeat,
+            upkeep,
         })
+    }
+
+    /// Makes this a replay: each partition's records from its offset in
+    /// `stop_at` on are left alone (see [`crate::replay`]).
+    pub fn stop_at(mut self, stop_at: HashMap<i32, i64>) -> Self {
+        self.pipeline.settings.stop_at = Some(Arc::new(stop_at));
+        self
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        self.pipeline.metrics.clone()
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` answer (useful with port 0).
@@ -104,6 +131,7 @@ impl Application {
         let running = Arc::clone(&self.http.running);
         let server = tokio::spawn(http::serve(self.listener, self.http, shutdown.clone()));
         let mut heartbeat = tokio::spawn(self.heartbeat.run(shutdown.clone()));
+        let upkeep = tokio::spawn(self.upkeep.run(shutdown.clone()));
         running.store(true, Ordering::Relaxed);
         let result = self.pipeline.run(shutdown.clone()).await;
         running.store(false, Ordering::Relaxed);
@@ -111,6 +139,7 @@ impl Application {
             server.abort();
         }
         let _ = server.await;
+        upkeep.abort();
         // Its last act removes the member's row; with Postgres down that
         // must not hold up the exit.
         if !shutdown.is_requested()

@@ -40,12 +40,67 @@ pub struct Cli {
     pub layer: Layer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Consume until SIGTERM/SIGINT (the default).
     Run,
-    /// Apply the database migrations and exit.
+    /// Apply the database migrations and exit. Moves the rows of an
+    /// unpartitioned `events` table (an older layout) into time partitions:
+    /// stop every consumer first.
     Migrate,
+    /// Create the coming days' partitions and apply --retention-days once
+    /// (every running consumer also does this every 10 minutes).
+    Maintain,
+    /// Check or rebuild the rollups against the stored rows.
+    Rollups {
+        #[command(subcommand)]
+        action: RollupAction,
+    },
+    /// Re-read a range of the topic into the same tables (validated,
+    /// deduplicated and dead-lettered as always) under a group id of its own;
+    /// replaying twice changes nothing.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ReplayArgs {
+    /// First offset of each partition to re-read (default: its first record).
+    #[arg(long, conflicts_with = "from_time")]
+    pub from_offset: Option<i64>,
+    /// Re-read from the first record at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Stop before this offset of each partition (default: its end now).
+    #[arg(long, conflicts_with = "to_time")]
+    pub to_offset: Option<i64>,
+    /// Stop before the first record at or after this time (RFC 3339).
+    #[arg(long)]
+    pub to_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this partition; repeatable (default: all).
+    #[arg(long = "partition")]
+    pub partitions: Vec<i32>,
+    /// The replay's group id (default: `<group-id>-replay-<time>`).
+    #[arg(long)]
+    pub replay_group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum RollupAction {
+    /// Recount the rows and report every rollup row that differs; exits 1 if any.
+    Check(DayRange),
+    /// Replace the rollups of whole UTC days with a recount of the rows.
+    Rebuild(DayRange),
+}
+
+/// UTC days, both ends included; default: every day that has rows.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct DayRange {
+    /// First day (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
 }
 
 /// One layer of optional settings: what the command line, the environment or
@@ -112,6 +167,14 @@ pub struct Layer {
     /// How old a timestamp may be, in days.
     #[arg(long, env = "EVENTPULSE_MAX_AGE_DAYS", global = true)]
     pub max_age_days: Option<i64>,
+    /// Width of each new `events` partition, in days.
+    #[arg(long, env = "EVENTPULSE_PARTITION_DAYS", global = true)]
+    pub partition_days: Option<i32>,
+    /// Drop `events` partitions (whole days) older than this many days; 0
+    /// keeps everything. Events older than this are dead-lettered as
+    /// `timestamp_too_old`.
+    #[arg(long, env = "EVENTPULSE_RETENTION_DAYS", global = true)]
+    pub retention_days: Option<i32>,
     /// Longest graceful shutdown (final flush and commit), in seconds.
     #[arg(long, env = "EVENTPULSE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
@@ -149,6 +212,9 @@ pub struct Settings {
     pub redis_timeout: Duration,
     pub db_pool_size: u32,
     pub limits: Limits,
+    pub partition_days: i32,
+    /// `None`: keep everything.
+    pub retention_days: Option<i32>,
     pub shutdown_timeout: Duration,
     pub log_format: LogFormat,
     pub kafka_properties: Vec<(String, String)>,
@@ -174,6 +240,8 @@ layer_over!(Layer {
     max_form_fields,
     max_future_skew_secs,
     max_age_days,
+    partition_days,
+    retention_days,
     shutdown_timeout_secs,
     log_format,
     kafka_properties,
@@ -187,7 +255,15 @@ impl Settings {
 
     /// Applies defaults and checks ranges.
     pub fn from_layer(layer: Layer) -> Result<Self, ConfigError> {
-        let limits = limits_layer!(layer).resolve()?;
+        let mut limits = limits_layer!(layer).resolve()?;
+        let retention_days = match in_range("retention_days", layer.retention_days, 0, 0, 36_500)? {
+            0 => None,
+            days => Some(days),
+        };
+        // An event older than the window would only be stored to be dropped.
+        if let Some(days) = retention_days {
+            limits.max_age = limits.max_age.min(chrono::Duration::days(i64::from(days)));
+        }
         let settings = Self {
             brokers: brokers(layer.brokers)?,
             topic: topic(layer.topic)?,
@@ -238,6 +314,8 @@ impl Settings {
             )?),
             db_pool_size: in_range("db_pool_size", layer.db_pool_size, 4, 1, 100)?,
             limits,
+            partition_days: in_range("partition_days", layer.partition_days, 1, 1, 366)?,
+            retention_days,
             shutdown_timeout: Duration::from_secs(in_range(
                 "shutdown_timeout_secs",
                 layer.shutdown_timeout_secs,

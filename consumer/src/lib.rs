@@ -20,19 +20,24 @@
 //! Prometheus series), [`http`] (`/metrics`, `/healthz`, `/readyz`),
 //! [`heartbeat`] (this member's row in `consumer_members`, for the API's status),
 //! [`preflight`] (start-up warnings: a Redis too old for the claim, Postgres not durable),
+//! [`retention`] (time partitions created ahead, expired ones dropped),
 //! [`shutdown`], and [`app`], which wires everything up. `main.rs` only parses
-//! the command line and calls [`app::Application`]. The plumbing shared with
+//! the command line and calls [`app::Application`] or, for the one-shot
+//! subcommands, [`commands`]: [`schema`] (migrations, and the layouts a
+//! consumer refuses), [`rollups`] (check and rebuild against the rows), [`replay`]
+//! (a range of the topic again, under its own group id). The plumbing shared with
 //! the API (settings checks, URL redaction, the shutdown signal, logging,
 //! Prometheus rendering, exit statuses) is in `eventpulse-service`.
 //!
 //! Why it cannot lose or duplicate: a batch's rows, its dead-letter records
 //! and its next positions commit in one Postgres transaction; Kafka is
 //! committed only afterwards, and Redis told "stored" only after Kafka; the
-//! `events` primary key turns any replay into a no-op; and a partition whose
+//! `event_ids` primary key turns any replay into a no-op; and a partition whose
 //! offsets disagree with Postgres is re-read, never skipped.
 
 pub mod app;
 pub mod batch;
+pub mod commands;
 pub mod commit;
 pub mod config;
 pub mod dedup;
@@ -48,9 +53,13 @@ pub mod position;
 pub mod preflight;
 pub mod reader;
 pub mod receive;
+pub mod replay;
 pub mod resolve;
 pub mod resume;
+pub mod retention;
 pub mod retry;
+pub mod rollups;
+pub mod schema;
 pub mod shutdown;
 pub mod store;
 

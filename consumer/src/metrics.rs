@@ -55,6 +55,25 @@ pub struct Metrics {
     pub buffered_bytes: IntGauge,
 }
 
+/// What a run did, summed over labels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub messages: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+}
+
+fn sum(counters: &IntCounterVec) -> u64 {
+    use prometheus::core::Collector as _;
+    counters
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .map(|m| m.get_counter().value() as u64)
+        .sum()
+}
+
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
     Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
 }
@@ -111,6 +130,16 @@ impl Metrics {
             &self.partition_anomalies,
             ["offsets_reused", "offsets_rewound", "postgres_behind_kafka"],
         );
+    }
+
+    /// Totals since start, for a one-shot run's summary.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            messages: self.messages_consumed.get(),
+            stored: sum(&self.events_stored),
+            duplicates: sum(&self.duplicates),
+            dead_lettered: sum(&self.rejected),
+        }
     }
 
     pub fn stored(&self, event_type: EventType, count: u64) {

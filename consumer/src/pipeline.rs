@@ -17,6 +17,7 @@
 //! shutdown the loop stops fetching, lets the flush in flight and a last one
 //! finish within the shutdown timeout, and commits synchronously.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use eventpulse_events::Limits;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaResult;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Message as _};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -52,6 +53,9 @@ pub struct PipelineSettings {
     pub linger: Duration,
     pub limits: Limits,
     pub shutdown_timeout: Duration,
+    /// A replay's end: per partition, the first offset not to process
+    /// (records there and beyond are left alone). `None`: no end.
+    pub stop_at: Option<Arc<HashMap<i32, i64>>>,
 }
 
 pub struct Pipeline {
@@ -204,6 +208,12 @@ impl Running {
     }
 
     fn accept(&mut self, message: &BorrowedMessage<'_>) {
+        if let Some(stop_at) = &self.settings.stop_at {
+            let end = stop_at.get(&message.partition()).copied().unwrap_or(0);
+            if message.offset() >= end {
+                return;
+            }
+        }
         let commits = &self.consumer.context().commits;
         let Some((entry, stamp)) = receive(message, commits, &self.settings.limits, &self.metrics)
         else {

@@ -44,6 +44,49 @@ impl RecordReader {
         })
     }
 
+    /// The topic's partitions. Blocks.
+    pub fn partitions(&self, timeout: Duration) -> anyhow::Result<Vec<i32>> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), timeout)
+            .with_context(|| format!("reading the partitions of {}", self.topic))?;
+        let topic = metadata.topics().first();
+        let partitions: Vec<i32> = topic
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+            .unwrap_or_default();
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "topic {} has no partitions",
+            self.topic
+        );
+        Ok(partitions)
+    }
+
+    /// (low, high) watermarks of `partition`. Blocks.
+    pub fn watermarks(&self, partition: i32, timeout: Duration) -> KafkaResult<(i64, i64)> {
+        self.consumer
+            .fetch_watermarks(&self.topic, partition, timeout)
+    }
+
+    /// The first offset of `partition` whose timestamp is at or after
+    /// `at_ms`, or `None` if every record is older. Blocks.
+    pub fn offset_at_time(
+        &self,
+        partition: i32,
+        at_ms: i64,
+        timeout: Duration,
+    ) -> KafkaResult<Option<i64>> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, partition, Offset::Offset(at_ms))?;
+        let found = self.consumer.offsets_for_times(list, timeout)?;
+        Ok(found
+            .find_partition(&self.topic, partition)
+            .and_then(|p| match p.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }))
+    }
+
     /// The Kafka timestamp of the record at `offset`, or `None` if there is
     /// no record exactly there (compacted away, a transaction marker); an
     /// error if none arrived within `timeout`. Blocks: call it on a blocking

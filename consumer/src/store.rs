@@ -1,22 +1,17 @@
 //! Postgres: the durable end of the pipeline and the source of truth for
-//! offsets. One transaction per batch writes the events (one `INSERT ...
-//! SELECT FROM UNNEST` statement: seven array parameters whatever the batch
-//! size, so the 65,535-parameter limit cannot be reached), the dead-letter
+//! offsets. One transaction per batch writes the events (one call of the
+//! `eventpulse_store_events` SQL function: seven array parameters whatever
+//! the batch size, so the 65,535-parameter limit cannot be reached; it also
+//! creates missing time partitions and updates the rollups), the dead-letter
 //! records and the batch's next offsets. Either all of it is durable or none.
-
-use std::str::FromStr;
-use std::time::Duration;
-
-use anyhow::Context as _;
 
 use eventpulse_events::{EventType, RejectReason};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::batch::{PendingEvent, RejectedMessage};
-use crate::config::redact_url;
 use crate::position::{PartitionOffset, Position, StoredPosition};
 
 /// What went wrong with a write, classified by what to do about it.
@@ -39,6 +34,11 @@ const ROW_CAUSED_CLASSES: [&str; 3] = ["22", "23", "54"];
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let row_caused = match &error {
+            // A partition dropped by retention between the check and the
+            // insert (class 23 too): the next attempt creates it again.
+            sqlx::Error::Database(db) if db.message().starts_with("no partition of relation") => {
+                false
+            }
             sqlx::Error::Database(db) => db
                 .code()
                 .is_some_and(|code| ROW_CAUSED_CLASSES.iter().any(|c| code.starts_with(c))),
@@ -76,42 +76,17 @@ pub struct Store {
     pool: PgPool,
     group_id: String,
     topic: String,
-}
-
-/// Opens the pool and checks the server answers; the error names the
-/// (password-free) address and the setting.
-pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
-    let unavailable = || {
-        format!(
-            "cannot connect to Postgres at {} (--database-url / EVENTPULSE_DATABASE_URL)",
-            redact_url(url)
-        )
-    };
-    // Named, so operators can tell the consumer's sessions apart in pg_stat_activity.
-    let options = PgConnectOptions::from_str(url)
-        .with_context(unavailable)?
-        .application_name("eventpulse-consumer");
-    PgPoolOptions::new()
-        .max_connections(pool_size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .with_context(unavailable)
-}
-
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("applying database migrations")
+    /// Width of a new `events` partition.
+    partition_days: i32,
 }
 
 impl Store {
-    pub fn new(pool: PgPool, group_id: &str, topic: &str) -> Self {
+    pub fn new(pool: PgPool, group_id: &str, topic: &str, partition_days: i32) -> Self {
         Self {
             pool,
             group_id: group_id.to_owned(),
             topic: topic.to_owned(),
+            partition_days,
         }
     }
 
@@ -189,7 +164,7 @@ impl Store {
         next_offsets: &[StoredPosition],
     ) -> Result<WriteOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted_types = insert_events(&mut tx, events).await?;
+        let inserted_types = insert_events(&mut tx, events, self.partition_days).await?;
         if !inserted_types.is_empty() {
             // Delivered on commit only: the API's live feed then reads the new
             // rows. Skipped while the notification queue is half full (a
@@ -227,7 +202,7 @@ impl Store {
                 continue;
             }
             sqlx::query("SAVEPOINT isolate").execute(&mut *tx).await?;
-            match insert_events(&mut tx, &events[range.clone()]).await {
+            match insert_events(&mut tx, &events[range.clone()], self.partition_days).await {
                 Ok(_) => {
                     sqlx::query("RELEASE SAVEPOINT isolate")
                         .execute(&mut *tx)
@@ -339,6 +314,7 @@ impl Store {
 async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
     events: &[&PendingEvent],
+    partition_days: i32,
 ) -> Result<Vec<String>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
@@ -360,13 +336,12 @@ async fn insert_events(
         partitions.push(pending.origin.partition);
         offsets.push(pending.origin.offset);
     }
+    // One statement (see the migration): ids first into `event_ids`, rows
+    // for the new ids into their time partitions (created on demand), and the
+    // rollups from the rows actually inserted.
     Ok(sqlx::query_scalar(
-        "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
-         SELECT id, kind, user_id, at, payload::jsonb, part, off \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int4[], $7::int8[]) \
-              AS batch(id, kind, user_id, at, payload, part, off) \
-         ON CONFLICT (event_id) DO NOTHING \
-         RETURNING event_type",
+        "SELECT * FROM eventpulse_store_events($1::uuid[], $2::text[], $3::text[], \
+         $4::timestamptz[], $5::text[], $6::int4[], $7::int8[], $8)",
     )
     .bind(ids)
     .bind(types)
@@ -375,6 +350,7 @@ async fn insert_events(
     .bind(payloads)
     .bind(partitions)
     .bind(offsets)
+    .bind(partition_days)
     .fetch_all(&mut **tx)
     .await?)
 }

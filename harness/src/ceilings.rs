@@ -9,7 +9,8 @@ use eventpulse_consumer::batch::{Origin, PendingEvent};
 use eventpulse_consumer::dedup::{FilterSettings, RedisFilter};
 use eventpulse_consumer::metrics::Metrics;
 use eventpulse_consumer::position::{PartitionOffset, Position, StoredPosition};
-use eventpulse_consumer::store::{self, DeadLetterForm, Store};
+use eventpulse_consumer::schema;
+use eventpulse_consumer::store::{DeadLetterForm, Store};
 use eventpulse_events::{validate, Event, EventBody, Limits, PageViewPayload};
 use eventpulse_testkit::{brokers, TestDatabase};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -138,9 +139,9 @@ fn next_offset(offset: i64) -> StoredPosition {
 /// insert plus the offsets upsert), into a fresh database with the real schema.
 pub async fn postgres_write_batch(events: &[PendingEvent], batch: usize) -> anyhow::Result<Rate> {
     let db = TestDatabase::create().await?;
-    let pool = store::connect(&db.url, 2).await?;
-    store::migrate(&pool).await?;
-    let store = Store::new(pool.clone(), "bench", "bench");
+    let pool = schema::connect(&db.url, 2).await?;
+    schema::migrate(&pool).await?;
+    let store = Store::new(pool.clone(), "bench", "bench", 1);
     let started = Instant::now();
     for chunk in events.chunks(batch) {
         let refs: Vec<&PendingEvent> = chunk.iter().collect();
@@ -160,9 +161,13 @@ pub async fn postgres_write_batch(events: &[PendingEvent], batch: usize) -> anyh
 /// exactly-once as is): the fastest way rows get into that table.
 pub async fn postgres_copy(events: &[PendingEvent], batch: usize) -> anyhow::Result<Rate> {
     let db = TestDatabase::create().await?;
-    let pool = store::connect(&db.url, 2).await?;
-    store::migrate(&pool).await?;
+    let pool = schema::connect(&db.url, 2).await?;
+    schema::migrate(&pool).await?;
     let mut connection = pool.acquire().await?;
+    // COPY cannot create the day's partition as the consumer's writes do.
+    sqlx::query("SELECT eventpulse_ensure_partitions(ARRAY[now() - interval '1 hour', now()], 1)")
+        .execute(&mut *connection)
+        .await?;
     let started = Instant::now();
     for chunk in events.chunks(batch) {
         let mut text = String::with_capacity(chunk.len() * 400);

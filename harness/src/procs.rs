@@ -41,8 +41,8 @@ impl Target {
         create_topic_on(&services.brokers, &topic, partitions).await?;
         create_topic_on(&services.brokers, &format!("{topic}.dlq"), 1).await?;
         let db = TestDatabase::create_on(&services.admin_url).await?;
-        let pool = eventpulse_consumer::store::connect(&db.url, 2).await?;
-        eventpulse_consumer::store::migrate(&pool).await?;
+        let pool = eventpulse_consumer::schema::connect(&db.url, 2).await?;
+        eventpulse_consumer::schema::migrate(&pool).await?;
         Ok(Self {
             services,
             group: unique_name("target-group"),

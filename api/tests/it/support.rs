@@ -46,7 +46,7 @@ impl Stack {
         let pool = PgPool::connect(&db.url)
             .await
             .expect("connect to test database");
-        eventpulse_consumer::store::migrate(&pool)
+        eventpulse_consumer::schema::migrate(&pool)
             .await
             .expect("migrate test database");
         Self { topic, db, pool }

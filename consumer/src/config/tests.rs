@@ -65,3 +65,20 @@ fn kafka_properties_need_key_and_value() {
     );
     assert!(parse(&["-X", "novalue"]).is_err());
 }
+
+#[test]
+fn retention_is_off_by_default_and_caps_the_event_age() {
+    let settings = Settings::from_layer(Layer::default()).unwrap();
+    assert_eq!(settings.retention_days, None);
+    assert_eq!(settings.partition_days, 1);
+    assert_eq!(settings.limits.max_age, chrono::Duration::days(365));
+    let settings = parse(&["--retention-days", "30", "--partition-days", "7"]).unwrap();
+    assert_eq!(settings.retention_days, Some(30));
+    assert_eq!(settings.partition_days, 7);
+    assert_eq!(settings.limits.max_age, chrono::Duration::days(30));
+    let err = parse(&["--partition-days", "0"]).unwrap_err().to_string();
+    assert!(
+        err.contains("--partition-days") && err.contains("EVENTPULSE_PARTITION_DAYS"),
+        "{err}"
+    );
+}

@@ -11,3 +11,5 @@ mod hardening;
 mod heartbeat;
 mod pipeline;
 mod preflight;
+mod replay;
+mod storage;

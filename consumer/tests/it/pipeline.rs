@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use eventpulse_consumer::store;
+use eventpulse_consumer::schema;
 use eventpulse_consumer::{Application, Settings};
 use eventpulse_testkit::{brokers, redis_url, unique_name};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -175,7 +175,7 @@ fn assert_kafka_committed_everything(harness: &Harness, total: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_postgres_refuses_is_dead_lettered_alone() {
     let harness = Harness::new(1).await;
-    store::migrate(&harness.pool).await.expect("migrate");
+    schema::migrate(&harness.pool).await.expect("migrate");
     // A real permanent error caused by exactly one row.
     sqlx::query("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (user_id <> 'poison')")
         .execute(&harness.pool)
@@ -225,7 +225,7 @@ async fn a_row_postgres_refuses_is_dead_lettered_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_redis_marks_never_drop_events_and_stored_marks_catch_replays() {
     let harness = Harness::new(2).await;
-    store::migrate(&harness.pool).await.expect("migrate");
+    schema::migrate(&harness.pool).await.expect("migrate");
     let instance: uuid::Uuid = sqlx::query_scalar("SELECT instance_id FROM eventpulse_instance")
         .fetch_one(&harness.pool)
         .await

@@ -126,13 +126,16 @@ impl Harness {
         }
     }
 
+    /// The ids of the stored rows; panics if any id has two rows (the
+    /// partitioned table has no unique key of its own to refuse them).
     pub async fn stored_ids(&self) -> HashSet<Uuid> {
-        sqlx::query_scalar::<_, Uuid>("SELECT event_id FROM events")
+        let rows = sqlx::query_scalar::<_, Uuid>("SELECT event_id FROM events")
             .fetch_all(&self.pool)
             .await
-            .expect("query events")
-            .into_iter()
-            .collect()
+            .expect("query events");
+        let ids: HashSet<Uuid> = rows.iter().copied().collect();
+        assert_eq!(ids.len(), rows.len(), "an event id is stored twice");
+        ids
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

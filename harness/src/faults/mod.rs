@@ -147,7 +147,7 @@ pub async fn run_all(args: &FaultArgs) -> anyhow::Result<()> {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<30} {:>8} {:>8} {:>8} {:>5} {:>5} {:>7} {:>7} {:>8} {:>9}  note",
+        "\n{:<30} {:>8} {:>8} {:>8} {:>5} {:>5} {:>7} {:>7} {:>8} {:>7} {:>9}  note",
         "scenario",
         "messages",
         "valid",
@@ -157,6 +157,7 @@ fn print_table(rows: &[Row]) {
         "invalid",
         "dlq",
         "offsets",
+        "rollups",
         "recover s"
     );
     for row in rows {
@@ -167,16 +168,17 @@ fn print_table(rows: &[Row]) {
             "WRONG"
         };
         println!(
-            "{:<30} {:>8} {:>8} {:>8} {:>5} {:>5} {:>7} {:>7} {:>8} {:>9.1}  {}",
+            "{:<30} {:>8} {:>8} {:>8} {:>5} {:>5} {:>7} {:>7} {:>8} {:>7} {:>9.1}  {}",
             row.scenario,
             v.messages,
             v.valid_distinct,
             v.stored,
             v.lost,
-            v.extra,
+            v.extra + v.duplicate_rows,
             v.invalid,
             v.dlq_rows,
             offsets,
+            if v.rollups_exact { "exact" } else { "WRONG" },
             row.recover_secs,
             row.note
         );

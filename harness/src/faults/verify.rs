@@ -1,11 +1,13 @@
 //! The exact check after a fault scenario, from first principles: read back
 //! every message in the topic, validate it the way the consumer does, and
-//! compare with what Postgres, the dead-letter topic and the offsets say.
+//! compare with what Postgres, the dead-letter topic and the offsets say,
+//! and check that the rollups equal a recount of the stored rows.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use eventpulse_consumer::receive::record_time;
+use eventpulse_consumer::rollups;
 use eventpulse_events::{validate, Limits};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -23,8 +25,12 @@ pub struct Verdict {
     pub stored: u64,
     pub lost: u64,
     pub extra: u64,
+    /// Rows beyond the first for an id (the store must make this 0).
+    pub duplicate_rows: u64,
     pub dlq_rows: u64,
     pub dlq_records: u64,
+    /// The rollups equal a recount of the stored rows.
+    pub rollups_exact: bool,
     /// Postgres offsets cover every message of every partition.
     pub offsets_complete: bool,
     /// Kafka's committed offset never exceeds the one stored in Postgres.
@@ -36,6 +42,8 @@ impl Verdict {
     pub fn exact(&self) -> bool {
         self.lost == 0
             && self.extra == 0
+            && self.duplicate_rows == 0
+            && self.rollups_exact
             && self.stored == self.valid_distinct
             && self.dlq_rows == self.invalid
             && self.dlq_records >= self.invalid
@@ -54,11 +62,15 @@ pub async fn verify(target: &Target, partitions: i32) -> anyhow::Result<Verdict>
     let dlq_records =
         tokio::task::spawn_blocking(move || read_topic(&brokers, &dlq, 1).map(|r| r.0)).await??;
 
-    let stored: HashSet<Uuid> = sqlx::query_scalar("SELECT event_id FROM events")
+    let rows: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM events")
         .fetch_all(&target.pool)
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
+    let stored: HashSet<Uuid> = rows.iter().copied().collect();
+    let (from, to) = rollups::day_range(&target.pool, None, None).await?;
+    let rollup_check = rollups::check(&target.pool, from, to).await?;
+    if !rollup_check.exact() {
+        eprintln!("rollups differ from the rows: {rollup_check:?}");
+    }
     let dlq_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
         .fetch_one(&target.pool)
         .await?;
@@ -82,6 +94,8 @@ pub async fn verify(target: &Target, partitions: i32) -> anyhow::Result<Verdict>
         invalid,
         stored: stored.len() as u64,
         lost: expected.difference(&stored).count() as u64,
+        duplicate_rows: (rows.len() - stored.len()) as u64,
+        rollups_exact: rollup_check.exact(),
         extra: stored.difference(&expected).count() as u64,
         dlq_rows: dlq_rows as u64,
         dlq_records,

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use eventpulse_consumer::store;
+use eventpulse_consumer::schema;
 use eventpulse_events::RejectReason;
 use eventpulse_testkit::TestDatabase;
 use serde_json::Value;
@@ -224,9 +224,12 @@ async fn allowed_event_types(pool: &PgPool) -> Vec<String> {
 /// letter recorded 10 minutes ago.
 async fn insert_rows(pool: &PgPool, event_types: &[String]) {
     sqlx::query(
-        "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
-         SELECT gen_random_uuid(), t, u, now() - ago, jsonb_build_object('user_id', u), 0, row_number() OVER () \
-         FROM unnest($1::text[]) t, (VALUES ('user-a', interval '30 minutes'), ('user-b', interval '150 minutes')) v(u, ago)",
+        "WITH rows AS (SELECT gen_random_uuid() AS id, t, u, now() - ago AS at, \
+                              jsonb_build_object('user_id', u)::text AS payload, row_number() OVER () AS n \
+                       FROM unnest($1::text[]) t, \
+                            (VALUES ('user-a', interval '30 minutes'), ('user-b', interval '150 minutes')) v(u, ago)) \
+         SELECT count(*) FROM rows, LATERAL eventpulse_store_events(ARRAY[id], ARRAY[t], ARRAY[u], ARRAY[at], \
+                                                                     ARRAY[payload], ARRAY[0], ARRAY[n])",
     )
     .bind(event_types)
     .execute(pool)
@@ -387,7 +390,7 @@ async fn dashboard_sql_runs_on_the_schema() {
     let pool = PgPool::connect(&db.url)
         .await
         .expect("connect to test database");
-    store::migrate(&pool).await.expect("migrate");
+    schema::migrate(&pool).await.expect("migrate");
     let event_types = allowed_event_types(&pool).await;
     insert_rows(&pool, &event_types).await;
     let leading = leading_columns(&pool).await;
