@@ -157,6 +157,68 @@ pub async fn postgres_write_batch(events: &[PendingEvent], batch: usize) -> anyh
     Ok(rate)
 }
 
+/// The same batches as [`postgres_write_batch`], written the way every
+/// batch was before time partitions and rollups: one `INSERT ... SELECT FROM
+/// UNNEST ... ON CONFLICT (event_id) DO NOTHING` into the unpartitioned
+/// table (the schema of the migrations before them) plus the offsets, in one
+/// transaction. What partitioning and rollups cost on the write side.
+pub async fn postgres_write_batch_unpartitioned(
+    events: &[PendingEvent],
+    batch: usize,
+) -> anyhow::Result<Rate> {
+    let db = TestDatabase::create().await?;
+    let pool = schema::connect(&db.url, 2).await?;
+    let mut before = sqlx::migrate!("../consumer/migrations");
+    before.migrations = std::borrow::Cow::Owned(
+        before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 20261204000001)
+            .cloned()
+            .collect(),
+    );
+    before.run(&pool).await?;
+    let started = Instant::now();
+    for chunk in events.chunks(batch) {
+        let e = |f: fn(&PendingEvent) -> String| chunk.iter().map(f).collect::<Vec<_>>();
+        let mut tx = pool.begin().await?;
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
+             SELECT id, kind, user_id, at, payload::jsonb, part, off \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int4[], $7::int8[]) \
+                  AS batch(id, kind, user_id, at, payload, part, off) \
+             ON CONFLICT (event_id) DO NOTHING RETURNING event_type",
+        )
+        .bind(chunk.iter().map(|p| p.event.event_id).collect::<Vec<_>>())
+        .bind(e(|p| p.event.event_type.as_str().to_owned()))
+        .bind(e(|p| p.event.user_id.clone()))
+        .bind(chunk.iter().map(|p| p.event.occurred_at).collect::<Vec<_>>())
+        .bind(e(|p| p.event.payload.clone()))
+        .bind(chunk.iter().map(|p| p.origin.partition).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|p| p.origin.offset).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        anyhow::ensure!(
+            inserted.len() == chunk.len(),
+            "synthetic events are distinct"
+        );
+        let last = chunk.last().map_or(0, |e| e.origin.offset + 1);
+        sqlx::query(
+            "INSERT INTO consumer_offsets (group_id, topic, partition, epoch, next_offset) \
+             VALUES ('bench', 'bench', 0, 0, $1) \
+             ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+        )
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    let rate = Rate::since(events.len() as u64, started);
+    pool.close().await;
+    db.drop_now().await?;
+    Ok(rate)
+}
+
 /// COPY straight into `events` (no conflict handling, so not usable for
 /// exactly-once as is): the fastest way rows get into that table.
 pub async fn postgres_copy(events: &[PendingEvent], batch: usize) -> anyhow::Result<Rate> {

@@ -16,7 +16,7 @@ pub struct BenchArgs {
     /// Also run the batch-size sweep used to choose the consumer's defaults.
     #[arg(long)]
     pub sweep: bool,
-    /// Run only these stages (comma-separated: ceilings, e2e, latency, live, scaling, sweep).
+    /// Run only these stages (comma-separated: ceilings, e2e, latency, live, scaling, storage, sweep).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Write the results as JSON here too.

@@ -7,13 +7,16 @@
 //! Benchmark:
 //! - [`ceilings`]: each component alone, through the consumer's own code where
 //!   one exists: broker drain (no processing), Redis claim+confirm pipelines
-//!   (`RedisFilter`), Postgres batch insert (`Store::write_batch`, plus COPY
-//!   for comparison).
+//!   (`RedisFilter`), Postgres batch insert (`Store::write_batch`, plus the
+//!   same batches into the unpartitioned table of before, and COPY, for
+//!   comparison).
 //! - [`scenarios`]: the real binaries end to end: drain a pre-filled topic,
 //!   produce-to-row latency at a fixed rate, scaling over 1..3 consumers, and
 //!   the batch-size sweep that chose the defaults.
 //! - [`live`]: the API's live feed under load: delay from commit to client
 //!   and the API's CPU and memory with many streams open ([`sse`] reads them).
+//! - [`storage`]: the statistics endpoints at 2M and 20M rows from the
+//!   rollups and from the rows, and writes during a retention drop.
 //! - [`procs`]: spawning the binaries, waiting for a drain, reading CPU time and
 //!   peak RSS from `/proc`.
 //! - [`report`]: one table with ratios to the slowest ceiling, and JSON.
@@ -29,3 +32,4 @@ pub mod report;
 pub mod scenarios;
 pub mod services;
 pub mod sse;
+pub mod storage;

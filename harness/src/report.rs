@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::ceilings::Rate;
 use crate::cli::BenchArgs;
 use crate::live::LiveFeed;
+use crate::storage::StorageBench;
 
 #[derive(Debug, Serialize)]
 pub struct EndToEnd {
@@ -59,9 +60,13 @@ pub struct Report {
     pub linger_ms: Option<u64>,
     pub ceilings: Vec<(String, Rate)>,
     pub copy_for_comparison: Option<Rate>,
+    /// The consumer's batches into the table as it was before partitions
+    /// and rollups (same run): what they cost.
+    pub unpartitioned_for_comparison: Option<Rate>,
     pub end_to_end: Option<EndToEnd>,
     pub latency: Option<Latency>,
     pub live: Option<LiveFeed>,
+    pub storage: Option<StorageBench>,
     pub scaling: Vec<Scaling>,
     pub sweep: Vec<(usize, EndToEnd)>,
 }
@@ -74,9 +79,11 @@ impl Report {
             linger_ms: args.linger_ms,
             ceilings: Vec::new(),
             copy_for_comparison: None,
+            unpartitioned_for_comparison: None,
             end_to_end: None,
             latency: None,
             live: None,
+            storage: None,
             scaling: Vec::new(),
             sweep: Vec::new(),
         }
@@ -116,6 +123,24 @@ impl Report {
                 self.ratio(rate.per_second()),
             );
         }
+        if let Some(plain) = &self.unpartitioned_for_comparison {
+            line(
+                "comparison: same batches, unpartitioned, no rollups",
+                format!("{:.0}/s", plain.per_second()),
+                self.ratio(plain.per_second()),
+            );
+            if let Some((_, ours)) = self
+                .ceilings
+                .iter()
+                .find(|(n, _)| n.starts_with("postgres batch"))
+            {
+                line(
+                    "  partitions + rollups vs unpartitioned (write rate)",
+                    format!("{:.0}%", 100.0 * ours.per_second() / plain.per_second()),
+                    String::new(),
+                );
+            }
+        }
         if let Some(copy) = &self.copy_for_comparison {
             line(
                 "comparison: postgres COPY into events (no dedup)",
@@ -139,6 +164,9 @@ impl Report {
         }
         if let Some(live) = &self.live {
             print_live(live, &line);
+        }
+        if let Some(storage) = &self.storage {
+            storage.print(&line);
         }
         for s in &self.scaling {
             let rate = s.stored_rows as f64 / s.seconds;

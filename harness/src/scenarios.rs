@@ -47,6 +47,10 @@ pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
         eprintln!("bench: scaling, {consumers} consumer(s)");
         report.scaling.push(scaling(args, consumers).await?);
     }
+    if args.runs("storage") {
+        eprintln!("bench: storage at size (stats from rollups and from rows, retention)");
+        report.storage = Some(crate::storage::storage(args).await?);
+    }
     if args.runs("sweep") {
         let events = if args.quick { 10_000 } else { 200_000 };
         for size in [250, 500, 1000, 2000, 5000] {
@@ -102,6 +106,12 @@ async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Resu
         "postgres batch insert (consumer's statement)",
         ceilings::postgres_write_batch(&events, batch).await?,
     );
+    let unpartitioned = ceilings::postgres_write_batch_unpartitioned(&events, batch).await?;
+    eprintln!(
+        "bench:   the same batches, unpartitioned and without rollups: {:.0}/s",
+        unpartitioned.per_second()
+    );
+    report.unpartitioned_for_comparison = Some(unpartitioned);
     report.copy_for_comparison = Some(ceilings::postgres_copy(&events, batch).await?);
     Ok(())
 }
