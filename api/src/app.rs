@@ -64,6 +64,7 @@ impl Application {
             max_batch_events: settings.max_batch_events,
             max_body_bytes: settings.max_body_bytes,
             metrics,
+            stats_source: settings.stats_source,
             feed,
             live_streams: Arc::new(Semaphore::new(settings.live_max_streams)),
             live_max_streams: settings.live_max_streams,

@@ -24,6 +24,7 @@ use eventpulse_service::{layer_over, limits_layer};
 use serde::Deserialize;
 
 use crate::keys::{ApiKeys, Secret, MIN_KEY_CHARS};
+use crate::stats_source::StatsSource;
 
 pub use eventpulse_service::{redact_url, ConfigError, LogFormat};
 
@@ -109,6 +110,11 @@ pub struct Layer {
     /// served at `/`.
     #[arg(long, env = "EVENTPULSE_DASHBOARD_DIR")]
     pub dashboard_dir: Option<PathBuf>,
+    /// Where statistics are counted: rollups (whole hours and days from the
+    /// rollup tables, the same answers, faster) or raw (every row, for
+    /// benchmarks and comparisons).
+    #[arg(long, env = "EVENTPULSE_STATS_SOURCE")]
+    pub stats_source: Option<StatsSource>,
     /// Log format: pretty or json.
     #[arg(long, env = "EVENTPULSE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -139,6 +145,7 @@ pub struct Settings {
     pub live_max_streams: usize,
     pub live_buffer_events: usize,
     pub dashboard: DashboardDir,
+    pub stats_source: StatsSource,
     pub log_format: LogFormat,
     pub kafka_properties: Vec<(String, String)>,
 }
@@ -194,6 +201,7 @@ impl Settings {
                 8192,
             )?,
             dashboard: DashboardDir::resolve(layer.dashboard_dir)?,
+            stats_source: layer.stats_source.unwrap_or_default(),
             log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
             kafka_properties: parse_properties(layer.kafka_properties.unwrap_or_default())?,
         })
@@ -219,6 +227,7 @@ layer_over!(Layer {
     live_max_streams,
     live_buffer_events,
     dashboard_dir,
+    stats_source,
     log_format,
     kafka_properties,
 });

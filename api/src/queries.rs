@@ -1,8 +1,11 @@
-//! Every SQL statement the read side runs, each a constant with bound
-//! parameters only. All of them filter with `event_type = ANY($types)` (one
-//! type, or all five) and a half-open `occurred_at` range, which the
-//! `(event_type, occurred_at)` index serves as one range scan per type: the
-//! plans, on 1.2M rows, are in docs/api.md ("Query plans").
+//! Every SQL statement the read side runs on the rows themselves, each a
+//! constant with bound parameters only (the statistics that the rollups
+//! answer are in [`crate::rollups`]; these raw ones answer the same
+//! questions with `--stats-source raw`). All of them filter with
+//! `event_type = ANY($types)` (one type, or all five) and a half-open
+//! `occurred_at` range, which the `(event_type, occurred_at)` index of
+//! each daily partition serves as one range scan per type: the plans are
+//! in docs/api.md ("Query plans").
 //!
 //! `payload` is read as text and parsed here (the workspace's sqlx has no
 //! JSON feature, and adding one would rebuild every crate that uses sqlx).
@@ -16,7 +19,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cursor::Cursor;
-use crate::params::TimeRange;
+use crate::params::{type_filter, TimeRange};
 
 /// Events per hour and type over the range, empty hours included (one row
 /// with a NULL type). Counting needs only the index (an index-only scan
@@ -57,7 +60,7 @@ SELECT count(*) AS events, count(DISTINCT user_id) AS users
 FROM events
 WHERE event_type = ANY($1) AND occurred_at >= $2 AND occurred_at < $3";
 
-/// Groups per time bucket; `$4` is the `date_trunc` unit (`hour` or `day`).
+/// Groups per time bucket; `$4` is the `date_trunc` unit ([`TimeBucket`]).
 const TIME_GROUPS: &str = "\
 WITH groups AS (
     SELECT date_trunc($4, occurred_at, 'UTC') AS bucket, count(*) AS events,
@@ -82,10 +85,15 @@ GROUP BY 1
 ORDER BY events DESC, key NULLS LAST
 LIMIT $5";
 
+/// `events` has no index on `event_id` (a partitioned table's unique keys
+/// must hold `occurred_at`): `event_ids` tells the id's time, and naming every
+/// type (`$2`) with that time lets the `(event_type, occurred_at)` index of
+/// the one partition holding it find the row.
 const BY_ID: &str = "\
-SELECT event_id, event_type, user_id, occurred_at, payload::text AS payload, ingested_at
-FROM events
-WHERE event_id = $1";
+SELECT e.event_id, e.event_type, e.user_id, e.occurred_at, e.payload::text AS payload, e.ingested_at
+FROM event_ids AS i
+JOIN events AS e ON e.occurred_at = i.occurred_at AND e.event_id = i.event_id
+WHERE i.event_id = $1 AND e.event_type = ANY($2)";
 
 /// One user's events below the cursor `($4, $5)`, newest first. The
 /// `occurred_at <= $4` conjunct lets the `(user_id, occurred_at)` index
@@ -125,8 +133,9 @@ pub struct HourlyCount {
     pub by_type: BTreeMap<String, i64>,
 }
 
+/// One row of `HOURLY` (and of its rollup twin).
 #[derive(sqlx::FromRow)]
-struct HourlyRow {
+pub(crate) struct HourlyRow {
     bucket: DateTime<Utc>,
     event_type: Option<String>,
     events: i64,
@@ -186,6 +195,11 @@ pub async fn hourly(
         .bind(range.to)
         .fetch_all(pool)
         .await?;
+    Ok(hourly_buckets(rows))
+}
+
+/// Rows ordered by hour, then type (NULL for an empty hour), into buckets.
+pub(crate) fn hourly_buckets(rows: Vec<HourlyRow>) -> Vec<HourlyCount> {
     let mut hours: Vec<HourlyCount> = Vec::new();
     for row in rows {
         if hours.last().is_none_or(|h| h.hour != row.bucket) {
@@ -201,7 +215,7 @@ pub async fn hourly(
             hour.by_type.insert(event_type, row.events);
         }
     }
-    Ok(hours)
+    hours
 }
 
 pub async fn top_users(
@@ -239,18 +253,34 @@ pub async fn totals(pool: &PgPool, types: &[&str], range: TimeRange) -> sqlx::Re
         .await
 }
 
-/// `unit` is `hour` or `day` (a constant chosen by the caller, bound anyway).
+/// The buckets of `/events/metrics?group_by=hourly|daily` (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBucket {
+    Hour,
+    Day,
+}
+
+impl TimeBucket {
+    /// The `date_trunc` unit: a constant, bound anyway.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+}
+
 pub async fn time_groups(
     pool: &PgPool,
     types: &[&str],
     range: TimeRange,
-    unit: &'static str,
+    bucket: TimeBucket,
 ) -> sqlx::Result<Vec<Group>> {
     sqlx::query_as(TIME_GROUPS)
         .bind(types)
         .bind(range.from)
         .bind(range.to)
-        .bind(unit)
+        .bind(bucket.unit())
         .fetch_all(pool)
         .await
 }
@@ -276,6 +306,7 @@ pub async fn field_groups(
 pub async fn by_id(pool: &PgPool, event_id: Uuid) -> sqlx::Result<Option<StoredRow>> {
     sqlx::query_as(BY_ID)
         .bind(event_id)
+        .bind(type_filter(None))
         .fetch_optional(pool)
         .await
 }

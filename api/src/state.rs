@@ -12,6 +12,7 @@ use crate::feed::Feed;
 use crate::kafka::{Ingestor, Watermarks};
 use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
+use crate::stats_source::StatsSource;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +24,8 @@ pub struct AppState {
     pub max_batch_events: usize,
     pub max_body_bytes: usize,
     pub metrics: Metrics,
+    /// What answers `/stats/hourly`, `/stats/top-users` and `/events/metrics`.
+    pub stats_source: StatsSource,
     /// The source of `GET /events/live`.
     pub feed: Feed,
     /// One permit per live stream that may be open.

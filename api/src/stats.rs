@@ -3,6 +3,10 @@
 //! range of at most 31 days (default: the last 24 hours) and, except dead
 //! letters, optionally one event type; every response echoes the range and
 //! filter it used.
+//!
+//! Counts by time and by user come from the configured
+//! [`StatsSource`](crate::stats_source::StatsSource) (the rollups by default, the same answers as counting the rows);
+//! dead letters and the `device`/`page` groups are counted from the rows.
 
 use axum::extract::State;
 use axum::Json;
@@ -12,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::params::{type_filter, FromQuery, Params, Query, TimeRange};
-use crate::queries::{self, Group, HourlyCount, ReasonCount, UserCount};
+use crate::queries::{self, Group, HourlyCount, ReasonCount, TimeBucket, UserCount};
 use crate::state::AppState;
 
 /// Default and largest `limit` of `/stats/top-users`.
@@ -51,7 +55,10 @@ pub async fn hourly(
     Params(params): Params<HourlyParams>,
 ) -> Result<Json<HourlyResponse>, ApiError> {
     let types = type_filter(params.event_type);
-    let buckets = queries::hourly(&state.pool, &types, params.range).await?;
+    let buckets = state
+        .stats_source
+        .hourly(&state.pool, &types, params.range)
+        .await?;
     Ok(Json(HourlyResponse {
         event_type: params.event_type,
         from: params.range.from,
@@ -93,7 +100,10 @@ pub async fn top_users(
     Params(params): Params<TopUsersParams>,
 ) -> Result<Json<TopUsersResponse>, ApiError> {
     let types = type_filter(params.event_type);
-    let users = queries::top_users(&state.pool, &types, params.range, params.limit).await?;
+    let users = state
+        .stats_source
+        .top_users(&state.pool, &types, params.range, params.limit)
+        .await?;
     Ok(Json(TopUsersResponse {
         event_type: params.event_type,
         from: params.range.from,
@@ -214,11 +224,19 @@ pub async fn metrics(
     Params(params): Params<MetricsParams>,
 ) -> Result<Json<MetricsResponse>, ApiError> {
     let types = type_filter(params.event_type);
-    let (pool, range) = (&state.pool, params.range);
+    let (pool, range, source) = (&state.pool, params.range, state.stats_source);
     let groups = async {
         match params.group_by {
-            GroupBy::Hourly => queries::time_groups(pool, &types, range, "hour").await,
-            GroupBy::Daily => queries::time_groups(pool, &types, range, "day").await,
+            GroupBy::Hourly => {
+                source
+                    .time_groups(pool, &types, range, TimeBucket::Hour)
+                    .await
+            }
+            GroupBy::Daily => {
+                source
+                    .time_groups(pool, &types, range, TimeBucket::Day)
+                    .await
+            }
             GroupBy::Device => {
                 queries::field_groups(pool, &types, range, "device", MAX_FIELD_GROUPS + 1).await
             }
@@ -228,7 +246,7 @@ pub async fn metrics(
         }
     };
     let ((total_events, unique_users), mut groups) =
-        tokio::try_join!(queries::totals(pool, &types, range), groups)?;
+        tokio::try_join!(source.totals(pool, &types, range), groups)?;
     let truncated = groups.len() > MAX_FIELD_GROUPS as usize;
     groups.truncate(MAX_FIELD_GROUPS as usize);
     Ok(Json(MetricsResponse {

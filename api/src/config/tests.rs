@@ -82,3 +82,22 @@ fn an_empty_key_list_means_no_key() {
     .expect("empty entries are no keys");
     assert!(settings.api_keys.is_empty());
 }
+
+#[test]
+fn stats_come_from_the_rollups_unless_raw_is_asked_for() {
+    let settings = Settings::from_layer(Layer::default()).expect("defaults are valid");
+    assert_eq!(settings.stats_source, StatsSource::Rollups);
+    // Only the flag is taken from the command line: other EVENTPULSE_*
+    // variables of the test's environment must not matter here.
+    let cli = Cli::try_parse_from(["eventpulse-api", "--stats-source", "raw"]).expect("parses");
+    let settings = Settings::from_layer(Layer {
+        stats_source: cli.layer.stats_source,
+        ..Layer::default()
+    })
+    .expect("valid");
+    assert_eq!(settings.stats_source, StatsSource::Raw);
+    let layer: Layer = toml::from_str("stats_source = \"rollups\"\n").expect("toml");
+    assert_eq!(layer.stats_source, Some(StatsSource::Rollups));
+    let wrong = Cli::try_parse_from(["eventpulse-api", "--stats-source", "cache"]).unwrap_err();
+    assert!(wrong.to_string().contains("rollups"), "{wrong}");
+}

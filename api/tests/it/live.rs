@@ -130,11 +130,14 @@ async fn only_committed_rows_stream_in_order_of_their_transactions() {
     stack.insert(&first).await;
     // An open transaction holds its row; a later committed row waits behind it.
     let held = rows(1, "page_view", "held");
+    // Each open transaction writes as a Kafka partition of its own, as
+    // concurrent consumers do: two writers of one partition would wait for
+    // each other on that partition's rollup rows.
     let mut open = stack.pool.begin().await.expect("begin");
-    insert_in(&mut open, &held[0]).await;
+    insert_in(&mut open, &held[0], 1).await;
     let rolled_back = rows(1, "page_view", "never");
     let mut doomed = stack.pool.begin().await.expect("begin");
-    insert_in(&mut doomed, &rolled_back[0]).await;
+    insert_in(&mut doomed, &rolled_back[0], 2).await;
     doomed.rollback().await.expect("rollback");
     let after = rows(1, "page_view", "bob");
     stack.insert(&after).await;
@@ -159,19 +162,8 @@ async fn only_committed_rows_stream_in_order_of_their_transactions() {
     stack.finish().await;
 }
 
-async fn insert_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, row: &Row) {
-    sqlx::query(
-        "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
-         VALUES ($1, $2, $3, $4, $5::jsonb, 0, 0)",
-    )
-    .bind(row.id)
-    .bind(row.kind)
-    .bind(&row.user)
-    .bind(row.at)
-    .bind(row.payload.to_string())
-    .execute(&mut **tx)
-    .await
-    .expect("insert in transaction");
+async fn insert_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, row: &Row, partition: i32) {
+    row.store(partition, 0, &mut **tx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,10 +255,17 @@ async fn the_sampled_mode_counts_what_it_leaves_out() {
 /// `n` page views in one transaction, each payload padded to `pad` bytes.
 async fn bulk_insert(stack: &Stack, n: i64, pad: i32) {
     sqlx::query(
-        "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
-         SELECT gen_random_uuid(), 'page_view', 'bulk', now(), \
-                jsonb_build_object('userId', 'bulk', 'page', repeat('x', $2)), 0, n \
-         FROM generate_series(1, $1) AS n",
+        "SELECT count(*) FROM ( \
+             SELECT array_agg(gen_random_uuid() ORDER BY n) AS ids, \
+                    array_agg('page_view'::text ORDER BY n) AS kinds, \
+                    array_agg('bulk'::text ORDER BY n) AS users, \
+                    array_agg(now() ORDER BY n) AS times, \
+                    array_agg(jsonb_build_object('userId', 'bulk', 'page', repeat('x', $2))::text ORDER BY n) AS payloads, \
+                    array_agg(0 ORDER BY n) AS partitions, \
+                    array_agg(n::int8 ORDER BY n) AS offsets \
+             FROM generate_series(1, $1) AS n \
+         ) AS batch, \
+         LATERAL eventpulse_store_events(ids, kinds, users, times, payloads, partitions, offsets)",
     )
     .bind(n)
     .bind(pad)

@@ -12,5 +12,6 @@ mod ingest;
 mod listing;
 mod live;
 mod query;
+mod stats_sources;
 mod status;
 mod unavailable;

@@ -69,22 +69,13 @@ impl Stack {
         start(Settings::from_layer(layer).expect("valid settings")).await
     }
 
-    /// Inserts rows as the consumer would have stored them.
+    /// Stores rows as the consumer would: through `eventpulse_store_events`,
+    /// which makes their partitions and keeps the rollups exact. One row per
+    /// statement and transaction, so rows commit (and reach the live feed)
+    /// in the order given.
     pub async fn insert(&self, rows: &[Row]) {
         for (offset, row) in rows.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
-                 VALUES ($1, $2, $3, $4, $5::jsonb, 0, $6)",
-            )
-            .bind(row.id)
-            .bind(row.kind)
-            .bind(&row.user)
-            .bind(row.at)
-            .bind(row.payload.to_string())
-            .bind(offset as i64)
-            .execute(&self.pool)
-            .await
-            .expect("insert event row");
+            row.store(0, offset as i64, &self.pool).await;
         }
     }
 
@@ -149,6 +140,34 @@ impl Row {
             at,
             payload,
         }
+    }
+}
+
+/// Stores a batch of events in one statement, as the consumer does:
+/// arrays of the columns, one element per event. Returns how many were
+/// stored (an id already stored, whatever its time, is not stored again).
+pub const STORE_EVENTS: &str = "SELECT count(*) FROM eventpulse_store_events(\
+    $1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int4[], $7::int8[])";
+
+impl Row {
+    /// Stores this row alone, from Kafka partition `partition` at `offset`.
+    pub async fn store<'e>(
+        &self,
+        partition: i32,
+        offset: i64,
+        executor: impl sqlx::PgExecutor<'e>,
+    ) -> i64 {
+        sqlx::query_scalar(STORE_EVENTS)
+            .bind([self.id])
+            .bind([self.kind])
+            .bind([&self.user])
+            .bind([self.at])
+            .bind([self.payload.to_string()])
+            .bind([partition])
+            .bind([offset])
+            .fetch_one(executor)
+            .await
+            .expect("store event row")
     }
 }
 
