@@ -58,6 +58,24 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("applying database migrations")
 }
 
+/// The first migration of the partitioned layout.
+pub const PARTITIONED_SINCE: i64 = 20261204000001;
+
+/// Only the migrations before partitioning: the layout `migrate` upgrades
+/// from, which the upgrade test and the benchmark's comparison build.
+pub fn unpartitioned_migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.migrations = std::borrow::Cow::Owned(
+        migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version < PARTITIONED_SINCE)
+            .cloned()
+            .collect(),
+    );
+    migrator
+}
+
 /// What a starting consumer does: migrate, unless that means moving rows or
 /// the database is not an eventpulse one. `address` is for the message.
 pub async fn migrate_for_run(pool: &PgPool, address: &str) -> anyhow::Result<()> {

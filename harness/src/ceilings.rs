@@ -168,16 +168,7 @@ pub async fn postgres_write_batch_unpartitioned(
 ) -> anyhow::Result<Rate> {
     let db = TestDatabase::create().await?;
     let pool = schema::connect(&db.url, 2).await?;
-    let mut before = sqlx::migrate!("../consumer/migrations");
-    before.migrations = std::borrow::Cow::Owned(
-        before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 20261204000001)
-            .cloned()
-            .collect(),
-    );
-    before.run(&pool).await?;
+    schema::unpartitioned_migrator().run(&pool).await?;
     let started = Instant::now();
     for chunk in events.chunks(batch) {
         let e = |f: fn(&PendingEvent) -> String| chunk.iter().map(f).collect::<Vec<_>>();

@@ -123,7 +123,8 @@ pub async fn storage(args: &BenchArgs) -> anyhow::Result<StorageBench> {
 }
 
 /// Adds rows `from..to` (their numbers), spread evenly over the 30 days
-/// before `now`.
+/// before `now` in time order, as a consumer writes them (rollup rows of
+/// one hour then sit together, as they do in production).
 async fn fill(pool: &PgPool, from: u64, to: u64, now: DateTime<Utc>) -> anyhow::Result<u64> {
     let mut next = from;
     while next < to {
@@ -134,7 +135,8 @@ async fn fill(pool: &PgPool, from: u64, to: u64, now: DateTime<Utc>) -> anyhow::
                       (ARRAY['page_view','page_view','page_view','button_click','button_click', \
                              'login','logout','form_submit'])[1 + floor(random() * 8)::int] AS kind, \
                       floor(random() * 1000)::int AS u, \
-                      $3::timestamptz - random() * make_interval(days => $4) AS at, i \
+                      $3::timestamptz - make_interval(days => $4) \
+                        + ((i - $5 + random()) / ($6 - $5)) * make_interval(days => $4) AS at, i \
                FROM generate_series($1::int8, $2::int8 - 1) AS i) \
              SELECT count(*) FROM eventpulse_store_events( \
                (SELECT array_agg(id) FROM g), (SELECT array_agg(kind) FROM g), \
@@ -146,6 +148,8 @@ async fn fill(pool: &PgPool, from: u64, to: u64, now: DateTime<Utc>) -> anyhow::
         .bind(end as i64)
         .bind(now)
         .bind(DAYS as i32)
+        .bind(from as f64)
+        .bind(to as f64)
         .execute(pool)
         .await
         .context("generating rows")?;

@@ -3,8 +3,6 @@
 //! timestamp, retention by dropping partitions, the move from the
 //! unpartitioned layout, and the rollups' check and rebuild.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use eventpulse_consumer::retention::Upkeep;
 use eventpulse_consumer::rollups;
@@ -255,16 +253,10 @@ async fn an_unpartitioned_database_is_refused_then_moved_by_migrate() {
     let db = TestDatabase::create().await.expect("create database");
     let pool = PgPool::connect(&db.url).await.expect("connect");
     // The layout before partitioning: every migration before it.
-    let mut before = sqlx::migrate!("./migrations");
-    before.migrations = Cow::Owned(
-        before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 20261204000001)
-            .cloned()
-            .collect(),
-    );
-    before.run(&pool).await.expect("old migrations");
+    schema::unpartitioned_migrator()
+        .run(&pool)
+        .await
+        .expect("old migrations");
     let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
     sqlx::query(
         "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
