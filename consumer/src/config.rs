@@ -79,7 +79,8 @@ pub struct ReplayArgs {
     /// Only this partition; repeatable (default: all).
     #[arg(long = "partition")]
     pub partitions: Vec<i32>,
-    /// The replay's group id (default: `<group-id>-replay-<time>`).
+    /// The replay's group id, new and not the running group's (default:
+    /// `<group-id>-replay-<time>-<random>`).
     #[arg(long)]
     pub replay_group: Option<String>,
 }

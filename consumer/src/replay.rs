@@ -9,7 +9,8 @@
 //! position is written to Postgres at the range's start: the pipeline's own
 //! start-up logic then starts there. Records at or past a partition's end
 //! are left alone, and the run stops once Postgres holds every partition's
-//! end. Replaying is idempotent: an event already stored is a duplicate
+//! end (an end that is not a record, such as a transaction marker, is never
+//! reached: give `--to-offset` of a record then). Replaying is idempotent: an event already stored is a duplicate
 //! (`event_ids`), a dead letter already recorded is the same row (its
 //! topic, partition, epoch and offset). The dead-letter topic itself may get
 //! a second copy, as after any crash.
@@ -74,13 +75,7 @@ pub async fn run(
     let started = Instant::now();
     let pool = schema::connect(&settings.database_url, 2).await?;
     schema::migrate_for_run(&pool, &redact_url(&settings.database_url)).await?;
-    let group = request.group.clone().unwrap_or_else(|| {
-        format!(
-            "{}-replay-{}",
-            settings.group_id,
-            Utc::now().format("%Y%m%dT%H%M%S")
-        )
-    });
+    let group = replay_group(&pool, settings, request.group.as_deref()).await?;
     let reader = RecordReader::new(settings)?;
     let spans = tokio::task::spawn_blocking(move || plan(&reader, &request)).await??;
     seed_positions(&pool, settings, &group, &spans).await?;
@@ -116,6 +111,40 @@ pub async fn run(
         totals: metrics.totals(),
         elapsed: started.elapsed(),
     })
+}
+
+/// The replay's own group: never the running group (its positions would
+/// be overwritten and its records past the end skipped), and never one used
+/// before (Kafka would hold offsets ahead of the new start, which reads as
+/// Postgres having lost commits). The default is unique.
+async fn replay_group(
+    pool: &PgPool,
+    settings: &Settings,
+    asked: Option<&str>,
+) -> anyhow::Result<String> {
+    let group = match asked {
+        Some(group) => group.to_owned(),
+        None => format!(
+            "{}-replay-{}-{}",
+            settings.group_id,
+            Utc::now().format("%Y%m%dT%H%M%S"),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        ),
+    };
+    anyhow::ensure!(
+        group != settings.group_id,
+        "--replay-group {group} is the running group's id (--group-id): a replay needs a group of its own"
+    );
+    let used: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM consumer_offsets WHERE group_id = $1)")
+            .bind(&group)
+            .fetch_one(pool)
+            .await?;
+    anyhow::ensure!(
+        !used,
+        "--replay-group {group} was used before: pick a new one, or leave it out for a fresh one"
+    );
+    Ok(group)
 }
 
 /// Each partition's offsets to replay. Blocks (broker round trips).

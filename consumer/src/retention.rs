@@ -6,6 +6,8 @@
 //! Every consumer runs the upkeep every few minutes; a session advisory lock
 //! lets one at a time do it. Dropping a partition, in steps that can each be
 //! repeated after a crash:
+//! 0. The partition is marked (`dropping_since`), so a crash in what follows
+//!    is finished by the next run; a partition detached by hand is left alone.
 //! 1. `DETACH PARTITION ... CONCURRENTLY`: takes no lock that stops inserts
 //!    into other partitions or queries (a detach interrupted half-way is
 //!    finished with `FINALIZE`). Its catalogue row stays, so a late write for
@@ -138,18 +140,15 @@ impl Upkeep {
         })
     }
 
-    /// Partitions past the window, and any a crash left detached (whatever
-    /// the setting is now: a detached partition would fail every late write
-    /// for its days).
-    async fn to_drop(
-        &self,
-        conn: &mut PgConnection,
-    ) -> sqlx::Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
+    /// Partitions past the window, and any whose drop began and did not
+    /// finish (whatever the setting is now: a half-dropped partition would
+    /// fail every late write for its days). A partition detached by hand is
+    /// not touched.
+    async fn to_drop(&self, conn: &mut PgConnection) -> sqlx::Result<Vec<Expired>> {
         sqlx::query_as(
-            "SELECT name, from_at, to_at FROM event_partitions p \
-             WHERE ($1::int IS NOT NULL AND to_at <= now() - make_interval(days => $1)) \
-                OR NOT EXISTS (SELECT 1 FROM pg_inherits \
-                               WHERE inhrelid = to_regclass(p.name) AND NOT inhdetachpending) \
+            "SELECT name, from_at, to_at FROM event_partitions \
+             WHERE dropping_since IS NOT NULL \
+                OR ($1::int IS NOT NULL AND to_at <= now() - make_interval(days => $1)) \
              ORDER BY from_at",
         )
         .bind(self.retention_days)
@@ -158,6 +157,9 @@ impl Upkeep {
     }
 }
 
+/// A partition to drop: its name and bounds.
+type Expired = (String, DateTime<Utc>, DateTime<Utc>);
+
 async fn drop_partition(
     conn: &mut PgConnection,
     name: &str,
@@ -165,52 +167,14 @@ async fn drop_partition(
     to: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
     let table = quoted_partition(name)?;
-    let pending: Option<bool> = sqlx::query_scalar(
-        "SELECT inhdetachpending FROM pg_inherits \
-         WHERE inhrelid = to_regclass($1) AND inhparent = 'events'::regclass",
+    sqlx::query(
+        "UPDATE event_partitions SET dropping_since = coalesce(dropping_since, now()) WHERE name = $1",
     )
     .bind(name)
-    .fetch_optional(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    let detach = match pending {
-        Some(true) => Some(format!(
-            "ALTER TABLE events DETACH PARTITION {table} FINALIZE"
-        )),
-        Some(false) => Some(format!(
-            "ALTER TABLE events DETACH PARTITION {table} CONCURRENTLY"
-        )),
-        None => None, // detached already, or dropped
-    };
-    if let Some(detach) = detach {
-        // A plain string runs as a simple query: DETACH ... CONCURRENTLY must
-        // not be inside a transaction block, even an implicit one.
-        conn.execute(detach.as_str()).await?;
-    }
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut ids_removed = 0;
-    if exists {
-        // Rows leave the detached table with their ids, so a repeat after a
-        // crash picks up where this stopped.
-        let chunk = format!(
-            "WITH gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} LIMIT $1)) \
-                           RETURNING event_id), \
-                  ids AS (DELETE FROM event_ids i USING gone WHERE i.event_id = gone.event_id) \
-             SELECT count(*) FROM gone"
-        );
-        loop {
-            let n: i64 = sqlx::query_scalar(&chunk)
-                .bind(ID_CHUNK)
-                .fetch_one(&mut *conn)
-                .await?;
-            ids_removed += n as u64;
-            if n == 0 {
-                break;
-            }
-        }
-    }
+    detach(conn, name, &table).await?;
+    let ids_removed = remove_ids(conn, name, &table).await?;
     let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
     let drop_table = format!("DROP TABLE IF EXISTS {table}");
     tx.execute(drop_table.as_str()).await?;
@@ -229,6 +193,57 @@ async fn drop_partition(
         .await?;
     tx.commit().await?;
     Ok(ids_removed)
+}
+
+/// Step 1: detaches the partition without blocking inserts, or finishes a
+/// detach that was interrupted; nothing to do if it is detached already.
+async fn detach(conn: &mut PgConnection, name: &str, table: &str) -> anyhow::Result<()> {
+    let pending: Option<bool> = sqlx::query_scalar(
+        "SELECT inhdetachpending FROM pg_inherits \
+         WHERE inhrelid = to_regclass($1) AND inhparent = 'events'::regclass",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let detach = match pending {
+        Some(true) => format!("ALTER TABLE events DETACH PARTITION {table} FINALIZE"),
+        Some(false) => format!("ALTER TABLE events DETACH PARTITION {table} CONCURRENTLY"),
+        None => return Ok(()),
+    };
+    // A plain string runs as a simple query: DETACH ... CONCURRENTLY must
+    // not be inside a transaction block, even an implicit one.
+    conn.execute(detach.as_str()).await?;
+    Ok(())
+}
+
+/// Step 2: the detached partition's ids leave `event_ids`, a chunk per
+/// transaction. Rows leave the detached table with their ids, so a repeat
+/// after a crash picks up where this stopped.
+async fn remove_ids(conn: &mut PgConnection, name: &str, table: &str) -> anyhow::Result<u64> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    let chunk = format!(
+        "WITH gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} LIMIT $1)) \
+                       RETURNING event_id), \
+              ids AS (DELETE FROM event_ids i USING gone WHERE i.event_id = gone.event_id) \
+         SELECT count(*) FROM gone"
+    );
+    let mut removed = 0;
+    loop {
+        let n: i64 = sqlx::query_scalar(&chunk)
+            .bind(ID_CHUNK)
+            .fetch_one(&mut *conn)
+            .await?;
+        removed += n as u64;
+        if n == 0 {
+            return Ok(removed);
+        }
+    }
 }
 
 /// The partition's name as an SQL identifier. Names come from our own

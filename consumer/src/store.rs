@@ -34,9 +34,13 @@ const ROW_CAUSED_CLASSES: [&str; 3] = ["22", "23", "54"];
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let row_caused = match &error {
-            // A partition dropped by retention between the check and the
-            // insert (class 23 too): the next attempt creates it again.
-            sqlx::Error::Database(db) if db.message().starts_with("no partition of relation") => {
+            // "No partition of relation ... found for row" (23514 like a
+            // CHECK violation, but naming no constraint): retention is
+            // dropping that day's partition; a later attempt, once the drop
+            // is done, creates it again.
+            sqlx::Error::Database(db)
+                if db.code().as_deref() == Some("23514") && db.constraint().is_none() =>
+            {
                 false
             }
             sqlx::Error::Database(db) => db

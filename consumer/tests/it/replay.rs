@@ -24,13 +24,36 @@ fn range(from: Option<i64>, to: Option<i64>, partitions: Vec<i32>) -> ReplayRequ
         from: from.map(Bound::Offset),
         to: to.map(Bound::Offset),
         partitions,
-        group: Some("it-replay".into()),
+        // A fresh group each time: a used one is refused.
+        group: None,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_stores_its_range_once_and_the_group_then_stores_the_rest() {
     let harness = Harness::new(2).await;
+    let settings = Settings::from_layer(harness.layer()).expect("valid settings");
+    eventpulse_consumer::schema::migrate(&harness.pool)
+        .await
+        .expect("migrate");
+    for taken in [harness.group.clone(), "used-before".to_owned()] {
+        sqlx::query("INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ('used-before', $1, 0, 0) ON CONFLICT DO NOTHING")
+            .bind(&harness.topic)
+            .execute(&harness.pool)
+            .await
+            .unwrap();
+        let request = ReplayRequest {
+            group: Some(taken),
+            ..range(None, None, vec![])
+        };
+        let refused = replay::run(&settings, request, std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("--replay-group"),
+            "{refused:#}"
+        );
+    }
     let (mut records, expected) = valid_events(400, 40);
     records.extend((0..10).map(|i| ("bad".to_owned(), format!("not json {i}").into_bytes())));
     harness.produce(&records).await;

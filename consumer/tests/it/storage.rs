@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use eventpulse_consumer::retention::Upkeep;
 use eventpulse_consumer::rollups;
 use eventpulse_consumer::schema::{self, Layout};
+use eventpulse_consumer::store::StoreError;
 use eventpulse_testkit::TestDatabase;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -180,25 +181,47 @@ async fn retention_drops_whole_partitions_with_their_ids_and_rollups() {
 }
 
 #[tokio::test]
-async fn a_drop_interrupted_after_the_detach_is_finished_by_the_next_run() {
+async fn a_drop_interrupted_after_the_detach_is_finished_but_a_hand_detached_partition_is_kept() {
     let (db, pool) = migrated().await;
-    let day = Utc::now().duration_trunc(Duration::days(1)).unwrap() - Duration::days(10);
-    store(&pool, &[row(day + Duration::hours(1), "a", 0)]).await;
-    let name = format!("events_p{}", day.format("%Y%m%d"));
-    sqlx::query(&format!("ALTER TABLE events DETACH PARTITION {name}"))
+    let today = Utc::now().duration_trunc(Duration::days(1)).unwrap();
+    let (dropping, archived) = (today - Duration::days(10), today - Duration::days(11));
+    store(
+        &pool,
+        &[
+            row(dropping + Duration::hours(1), "a", 0),
+            row(archived + Duration::hours(1), "b", 0),
+        ],
+    )
+    .await;
+    let name = |day: DateTime<Utc>| format!("events_p{}", day.format("%Y%m%d"));
+    // A drop that marked its partition and detached it, then crashed.
+    sqlx::query("UPDATE event_partitions SET dropping_since = now() WHERE name = $1")
+        .bind(name(dropping))
         .execute(&pool)
         .await
         .unwrap();
-    // Retention is off now, but a detached partition must not stay behind.
-    let report = Upkeep::new(pool.clone(), 1, None).run_once().await.unwrap();
-    assert_eq!(report.dropped.len(), 1);
-    assert_eq!(scalar(&pool, "SELECT count(*) FROM event_ids").await, 0);
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(&name)
-        .fetch_one(&pool)
+    for day in [dropping, archived] {
+        sqlx::query(&format!(
+            "ALTER TABLE events DETACH PARTITION {}",
+            name(day)
+        ))
+        .execute(&pool)
         .await
         .unwrap();
-    assert!(!exists);
+    }
+    // Retention is off now: the marked drop is finished, the archive kept.
+    let report = Upkeep::new(pool.clone(), 1, None).run_once().await.unwrap();
+    let dropped: Vec<&str> = report.dropped.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(dropped, [name(dropping).as_str()]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM event_ids").await, 1);
+    for (day, kept) in [(dropping, false), (archived, true)] {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(name(day))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(exists, kept, "{}", name(day));
+    }
     pool.close().await;
     db.drop_now().await.unwrap();
 }
@@ -313,6 +336,36 @@ async fn a_foreign_events_table_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("not created by eventpulse"), "{refused}");
+    pool.close().await;
+    db.drop_now().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_partition_is_retried_but_a_row_postgres_refuses_is_isolated() {
+    let (db, pool) = migrated().await;
+    let insert = |at: &str, kind: &str| {
+        format!(
+            "INSERT INTO events (event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset) \
+             VALUES (gen_random_uuid(), '{kind}', 'u', '{at}', '{{}}', 0, 0)"
+        )
+    };
+    // What a write meets while retention drops that day's partition.
+    let no_partition = sqlx::query(&insert("2001-01-01T00:00:00Z", "login"))
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        StoreError::from(no_partition),
+        StoreError::Unavailable(_)
+    ));
+    // Same SQLSTATE (23514), but a constraint the row breaks.
+    let today = Utc::now().to_rfc3339();
+    store(&pool, &[row(Utc::now(), "u", 0)]).await;
+    let refused = sqlx::query(&insert(&today, "purchase"))
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(StoreError::from(refused), StoreError::Rejected(_)));
     pool.close().await;
     db.drop_now().await.unwrap();
 }
