@@ -11,7 +11,7 @@
 //! real browser with a sampled stream beside it
 //! (`dashboard/bench/feed-delay.mjs`): the delay to a person's screen.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::cli::BenchArgs;
 use crate::procs::{self, Target};
+use crate::report::percentile;
 use crate::sse::{self, Received};
 
 const PARTITIONS: i32 = 12;
@@ -64,11 +65,10 @@ impl Quantiles {
             return Self::default();
         }
         delays.sort_by(f64::total_cmp);
-        let at = |q: f64| delays[((delays.len() - 1) as f64 * q).round() as usize];
         Self {
             events: delays.len(),
-            p50_ms: at(0.5),
-            p99_ms: at(0.99),
+            p50_ms: percentile(&delays, 0.5),
+            p99_ms: percentile(&delays, 0.99),
         }
     }
 }
@@ -210,19 +210,15 @@ async fn browser_delays(child: tokio::process::Child) -> anyhow::Result<Quantile
     serde_json::from_slice(&output.stdout).context("reading the browser's delays")
 }
 
-/// The API binary, read-only (no key), on `port`, over the target's database.
+/// The API binary over the target's database and topic.
 fn spawn_api(args: &BenchArgs, target: &Target, port: u16) -> anyhow::Result<Child> {
-    Command::new(args.bin_dir.join("eventpulse-api"))
-        .env("EVENTPULSE_API_ADDR", format!("127.0.0.1:{port}"))
+    procs::api_command(&args.bin_dir, &target.db.url, port)
         .env("EVENTPULSE_BROKERS", &target.services.brokers)
         .env("EVENTPULSE_TOPIC", &target.topic)
-        .env("EVENTPULSE_DATABASE_URL", &target.db.url)
         .env(
             "EVENTPULSE_LIVE_MAX_STREAMS",
             (args.live_clients + 10).to_string(),
         )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()
         .context("starting eventpulse-api (build it with cargo build --release)")
 }

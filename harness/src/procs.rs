@@ -243,6 +243,18 @@ pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
+/// The API binary from `bin_dir`, read-only (no key), on `port`, over
+/// `database_url`; callers add the settings of their stage and spawn it.
+pub fn api_command(bin_dir: &Path, database_url: &str, port: u16) -> Command {
+    let mut command = Command::new(bin_dir.join("eventpulse-api"));
+    command
+        .env("EVENTPULSE_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("EVENTPULSE_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    command
+}
+
 /// SIGTERM, then wait: the consumer flushes and exits 0.
 pub fn stop(child: &mut Child) -> anyhow::Result<()> {
     Command::new("kill")

@@ -53,6 +53,12 @@ pub struct Scaling {
     pub seconds: f64,
 }
 
+/// The value at quantile `q` (0..=1) of `sorted`, nearest rank; 0 if empty.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(index).copied().unwrap_or(0.0)
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub mode: &'static str,

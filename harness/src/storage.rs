@@ -15,10 +15,11 @@ use chrono::{DateTime, Utc};
 use eventpulse_consumer::retention::Upkeep;
 use serde::Serialize;
 use sqlx::PgPool;
-use tokio::process::{Child, Command};
+use std::process::Child;
 
 use crate::cli::BenchArgs;
 use crate::procs;
+use crate::report::percentile;
 use eventpulse_testkit::TestDatabase;
 
 const DAYS: i64 = 30;
@@ -224,26 +225,16 @@ async fn time_queries(
                 timings.push(timing);
             }
         }
-        api.kill().await?;
+        procs::stop(&mut api)?;
     }
     Ok(timings)
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(index).copied().unwrap_or(0.0)
-}
-
 fn spawn_api(args: &BenchArgs, db_url: &str, port: u16, source: &str) -> anyhow::Result<Child> {
-    Command::new(args.bin_dir.join("eventpulse-api"))
-        .env("EVENTPULSE_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("EVENTPULSE_DATABASE_URL", db_url)
+    procs::api_command(&args.bin_dir, db_url, port)
         .env("EVENTPULSE_STATS_SOURCE", source)
         // Raw 30-day answers at 20M rows take seconds: let them finish.
         .env("EVENTPULSE_QUERY_TIMEOUT_MS", "300000")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .context("starting eventpulse-api (build it with cargo build --release)")
 }
