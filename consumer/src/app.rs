@@ -50,7 +50,8 @@ impl Application {
             &settings.group_id,
             &settings.topic,
             settings.partition_days,
-        );
+        )
+        .with_write_method(settings.write_method);
         let upkeep = Upkeep::new(
             pool.clone(),
             settings.partition_days,

@@ -21,6 +21,8 @@ use eventpulse_service::settings::{
 use eventpulse_service::{layer_over, limits_layer};
 use serde::{Deserialize, Serialize};
 
+use crate::event_rows::WriteMethod;
+
 pub use eventpulse_service::{redact_url, ConfigError, LogFormat};
 
 /// Command line of `eventpulse-consumer`.
@@ -171,6 +173,10 @@ pub struct Layer {
     /// Width of each new `events` partition, in days.
     #[arg(long, env = "EVENTPULSE_PARTITION_DAYS", global = true)]
     pub partition_days: Option<i32>,
+    /// How event rows reach Postgres: copy (binary COPY into a staging
+    /// table, the fastest) or unnest (array parameters, the method of before).
+    #[arg(long, env = "EVENTPULSE_WRITE_METHOD", global = true)]
+    pub write_method: Option<WriteMethod>,
     /// Drop `events` partitions (whole days) older than this many days; 0
     /// keeps everything. Events older than this are dead-lettered as
     /// `timestamp_too_old`.
@@ -214,6 +220,7 @@ pub struct Settings {
     pub db_pool_size: u32,
     pub limits: Limits,
     pub partition_days: i32,
+    pub write_method: WriteMethod,
     /// `None`: keep everything.
     pub retention_days: Option<i32>,
     pub shutdown_timeout: Duration,
@@ -242,6 +249,7 @@ layer_over!(Layer {
     max_future_skew_secs,
     max_age_days,
     partition_days,
+    write_method,
     retention_days,
     shutdown_timeout_secs,
     log_format,
@@ -316,6 +324,7 @@ impl Settings {
             db_pool_size: in_range("db_pool_size", layer.db_pool_size, 4, 1, 100)?,
             limits,
             partition_days: in_range("partition_days", layer.partition_days, 1, 1, 366)?,
+            write_method: layer.write_method.unwrap_or_default(),
             retention_days,
             shutdown_timeout: Duration::from_secs(in_range(
                 "shutdown_timeout_secs",

@@ -7,7 +7,8 @@
 //!   timestamp, a batch entry out.
 //! - [`batch`]: messages gathered until a count, byte or linger limit.
 //! - [`flush`]: makes a batch durable, in order: in-batch dedup, Redis claim
-//!   ([`dedup`]), dead letters ([`dlq`]), one Postgres transaction ([`store`]).
+//!   ([`dedup`]), dead letters ([`dlq`]), one Postgres transaction ([`store`];
+//!   its rows go in by binary COPY, [`event_rows`] and [`copy_binary`]).
 //!   Every retry goes through [`retry::until_ok`], which shutdown always ends.
 //! - [`commit`]: the one owner of partition state ([`partitions`], a pure
 //!   state machine; [`position`], offsets within epochs): ownership from the
@@ -40,8 +41,10 @@ pub mod batch;
 pub mod commands;
 pub mod commit;
 pub mod config;
+pub mod copy_binary;
 pub mod dedup;
 pub mod dlq;
+pub mod event_rows;
 pub mod flush;
 pub mod heartbeat;
 pub mod http;

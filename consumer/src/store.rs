@@ -1,9 +1,9 @@
 //! Postgres: the durable end of the pipeline and the source of truth for
-//! offsets. One transaction per batch writes the events (one call of the
-//! `eventpulse_store_events` SQL function: seven array parameters whatever
-//! the batch size, so the 65,535-parameter limit cannot be reached; it also
-//! creates missing time partitions and updates the rollups), the dead-letter
-//! records and the batch's next offsets. Either all of it is durable or none.
+//! offsets. One transaction per batch writes the events (see
+//! [`event_rows`](crate::event_rows): binary COPY into a staging table and
+//! one SQL function that also creates missing time partitions and updates
+//! the rollups), the dead-letter records and the batch's next offsets.
+//! Either all of it is durable or none.
 
 use eventpulse_events::{EventType, RejectReason};
 
@@ -12,6 +12,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::batch::{PendingEvent, RejectedMessage};
+use crate::event_rows::{insert_events, WriteMethod};
 use crate::position::{PartitionOffset, Position, StoredPosition};
 
 /// What went wrong with a write, classified by what to do about it.
@@ -82,6 +83,7 @@ pub struct Store {
     topic: String,
     /// Width of a new `events` partition.
     partition_days: i32,
+    method: WriteMethod,
 }
 
 impl Store {
@@ -91,7 +93,14 @@ impl Store {
             group_id: group_id.to_owned(),
             topic: topic.to_owned(),
             partition_days,
+            method: WriteMethod::default(),
         }
+    }
+
+    /// Writes the event rows by `method` instead of the default.
+    pub fn with_write_method(mut self, method: WriteMethod) -> Self {
+        self.method = method;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -168,7 +177,8 @@ impl Store {
         next_offsets: &[StoredPosition],
     ) -> Result<WriteOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted_types = insert_events(&mut tx, events, self.partition_days).await?;
+        let inserted_types =
+            insert_events(&mut tx, events, self.partition_days, self.method).await?;
         if !inserted_types.is_empty() {
             // Delivered on commit only: the API's live feed then reads the new
             // rows. Skipped while the notification queue is half full (a
@@ -206,7 +216,8 @@ impl Store {
                 continue;
             }
             sqlx::query("SAVEPOINT isolate").execute(&mut *tx).await?;
-            match insert_events(&mut tx, &events[range.clone()], self.partition_days).await {
+            let slice = &events[range.clone()];
+            match insert_events(&mut tx, slice, self.partition_days, self.method).await {
                 Ok(_) => {
                     sqlx::query("RELEASE SAVEPOINT isolate")
                         .execute(&mut *tx)
@@ -312,51 +323,6 @@ impl Store {
         .await?;
         Ok(())
     }
-}
-
-/// One statement for the whole batch; returns the type of each inserted row.
-async fn insert_events(
-    tx: &mut Transaction<'_, Postgres>,
-    events: &[&PendingEvent],
-    partition_days: i32,
-) -> Result<Vec<String>, StoreError> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ids = Vec::with_capacity(events.len());
-    let mut types = Vec::with_capacity(events.len());
-    let mut users = Vec::with_capacity(events.len());
-    let mut times = Vec::with_capacity(events.len());
-    let mut payloads = Vec::with_capacity(events.len());
-    let mut partitions = Vec::with_capacity(events.len());
-    let mut offsets = Vec::with_capacity(events.len());
-    for pending in events {
-        let event = &pending.event;
-        ids.push(event.event_id);
-        types.push(event.event_type.as_str());
-        users.push(event.user_id.as_str());
-        times.push(event.occurred_at);
-        payloads.push(event.payload.as_str());
-        partitions.push(pending.origin.partition);
-        offsets.push(pending.origin.offset);
-    }
-    // One statement (see the migration): ids first into `event_ids`, rows
-    // for the new ids into their time partitions (created on demand), and the
-    // rollups from the rows actually inserted.
-    Ok(sqlx::query_scalar(
-        "SELECT * FROM eventpulse_store_events($1::uuid[], $2::text[], $3::text[], \
-         $4::timestamptz[], $5::text[], $6::int4[], $7::int8[], $8)",
-    )
-    .bind(ids)
-    .bind(types)
-    .bind(users)
-    .bind(times)
-    .bind(payloads)
-    .bind(partitions)
-    .bind(offsets)
-    .bind(partition_days)
-    .fetch_all(&mut **tx)
-    .await?)
 }
 
 fn outcome(attempted: usize, inserted_types: Vec<String>) -> WriteOutcome {

@@ -13,3 +13,4 @@ mod pipeline;
 mod preflight;
 mod replay;
 mod storage;
+mod write_methods;

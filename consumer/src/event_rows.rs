@@ -1,0 +1,123 @@
+//! How a batch's event rows reach Postgres, inside the caller's transaction.
+//! Either way the same SQL stores them (see the migrations): ids first into
+//! `event_ids`, rows for the new ids into their time partitions (created on
+//! demand), and the rollups from the rows actually inserted.
+//!
+//! - [`WriteMethod::Copy`] (the default): the rows are streamed in binary
+//!   `COPY` into a temporary staging table of the session, then
+//!   `eventpulse_store_staged()` moves them. No arrays are built or parsed,
+//!   and the rows are encoded straight from the validated events.
+//! - [`WriteMethod::Unnest`]: one call of `eventpulse_store_events` with
+//!   seven array parameters (which stages them server-side and calls the
+//!   same function): the method of before, kept to compare against and as a
+//!   fallback.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+use crate::batch::PendingEvent;
+use crate::copy_binary;
+use crate::store::StoreError;
+
+/// `--write-method`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMethod {
+    #[default]
+    Copy,
+    Unnest,
+}
+
+/// Bytes handed to the connection at a time: the whole batch is never
+/// encoded at once, so the encoding adds at most this much memory.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Stores `events`; returns the type of each inserted row.
+pub async fn insert_events(
+    conn: &mut PgConnection,
+    events: &[&PendingEvent],
+    partition_days: i32,
+    method: WriteMethod,
+) -> Result<Vec<String>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    match method {
+        WriteMethod::Copy => insert_by_copy(conn, events, partition_days).await,
+        WriteMethod::Unnest => insert_by_unnest(conn, events, partition_days).await,
+    }
+}
+
+async fn insert_by_copy(
+    conn: &mut PgConnection,
+    events: &[&PendingEvent],
+    partition_days: i32,
+) -> Result<Vec<String>, StoreError> {
+    let statement = format!(
+        "COPY pg_temp.eventpulse_staged ({}) FROM STDIN (FORMAT binary)",
+        copy_binary::COLUMNS
+    );
+    // The session's staging table (see the migration): made by its first
+    // batch, and checked by every one, since a pooler may hand over a new session.
+    sqlx::query("SELECT eventpulse_prepare_staging()")
+        .execute(&mut *conn)
+        .await?;
+    let mut copy = conn.copy_in_raw(&statement).await?;
+    let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
+    copy_binary::header(&mut buf);
+    for (ord, pending) in events.iter().enumerate() {
+        if buf.len() + copy_binary::row_len(pending) > CHUNK_BYTES && !buf.is_empty() {
+            copy.send(buf.as_slice()).await?;
+            buf.clear();
+        }
+        copy_binary::row(&mut buf, pending, ord as i32);
+    }
+    copy_binary::trailer(&mut buf);
+    copy.send(buf.as_slice()).await?;
+    drop(buf);
+    copy.finish().await?;
+    Ok(
+        sqlx::query_scalar("SELECT * FROM eventpulse_store_staged($1)")
+            .bind(partition_days)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+async fn insert_by_unnest(
+    conn: &mut PgConnection,
+    events: &[&PendingEvent],
+    partition_days: i32,
+) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut users = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
+    let mut payloads = Vec::with_capacity(events.len());
+    let mut partitions = Vec::with_capacity(events.len());
+    let mut offsets = Vec::with_capacity(events.len());
+    for pending in events {
+        let event = &pending.event;
+        ids.push(event.event_id);
+        types.push(event.event_type.as_str());
+        users.push(event.user_id.as_str());
+        times.push(event.occurred_at);
+        payloads.push(event.payload.as_str());
+        partitions.push(pending.origin.partition);
+        offsets.push(pending.origin.offset);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT * FROM eventpulse_store_events($1::uuid[], $2::text[], $3::text[], \
+         $4::timestamptz[], $5::text[], $6::int4[], $7::int8[], $8)",
+    )
+    .bind(ids)
+    .bind(types)
+    .bind(users)
+    .bind(times)
+    .bind(payloads)
+    .bind(partitions)
+    .bind(offsets)
+    .bind(partition_days)
+    .fetch_all(&mut *conn)
+    .await?)
+}
