@@ -18,12 +18,14 @@ $$;
 -- The consumer streams a batch into `eventpulse_staged` in binary COPY,
 -- then calls this function, which takes the rows out of it and stores them:
 -- ids first into `event_ids`, rows for the new ids, rollups from the rows
--- actually inserted. Within the batch the first copy of an id (lowest `ord`)
--- wins. Emptying the staging table here (not only at commit) lets the
+-- actually inserted, and returns how many rows of each type it inserted
+-- (a few rows, not one per event). Within the batch the first copy of an id
+-- (lowest `ord`) wins. Emptying the staging table here (not only at commit) lets the
 -- bisection of a refused batch stage and store several slices in one
 -- transaction.
 CREATE FUNCTION eventpulse_store_staged(p_partition_days integer DEFAULT 1)
-RETURNS SETOF text LANGUAGE plpgsql AS $$
+RETURNS TABLE (event_type text, events bigint) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 BEGIN
     PERFORM eventpulse_ensure_partitions(
         ARRAY(SELECT DISTINCT date_trunc('day', occurred_at, 'UTC') FROM pg_temp.eventpulse_staged),
@@ -59,7 +61,7 @@ BEGIN
         FROM stored GROUP BY 1, 2, 3, 4
         ON CONFLICT (day, user_id, event_type, shard) DO UPDATE SET events = r.events + EXCLUDED.events
     )
-    SELECT event_type FROM stored;
+    SELECT s.event_type, count(*) FROM stored s GROUP BY 1;
 END
 $$;
 
@@ -77,6 +79,8 @@ BEGIN
     SELECT id, kind, user_id, at, payload::jsonb, part, off, ord
     FROM unnest(p_ids, p_types, p_users, p_times, p_payloads, p_partitions, p_offsets)
          WITH ORDINALITY AS b(id, kind, user_id, at, payload, part, off, ord);
-    RETURN QUERY SELECT * FROM eventpulse_store_staged(p_partition_days);
+    -- One row per inserted event, as before.
+    RETURN QUERY SELECT s.event_type FROM eventpulse_store_staged(p_partition_days) s,
+        generate_series(1, s.events);
 END
 $$;

@@ -32,13 +32,16 @@ pub enum WriteMethod {
 /// encoded at once, so the encoding adds at most this much memory.
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// Stores `events`; returns the type of each inserted row.
+/// Rows inserted, by event type (types with none are left out).
+pub type InsertedByType = Vec<(String, i64)>;
+
+/// Stores `events`; returns how many rows of each type were inserted.
 pub async fn insert_events(
     conn: &mut PgConnection,
     events: &[&PendingEvent],
     partition_days: i32,
     method: WriteMethod,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<InsertedByType, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -52,7 +55,7 @@ async fn insert_by_copy(
     conn: &mut PgConnection,
     events: &[&PendingEvent],
     partition_days: i32,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<InsertedByType, StoreError> {
     let statement = format!(
         "COPY pg_temp.eventpulse_staged ({}) FROM STDIN (FORMAT binary)",
         copy_binary::COLUMNS
@@ -76,19 +79,17 @@ async fn insert_by_copy(
     copy.send(buf.as_slice()).await?;
     drop(buf);
     copy.finish().await?;
-    Ok(
-        sqlx::query_scalar("SELECT * FROM eventpulse_store_staged($1)")
-            .bind(partition_days)
-            .fetch_all(&mut *conn)
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT * FROM eventpulse_store_staged($1)")
+        .bind(partition_days)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 async fn insert_by_unnest(
     conn: &mut PgConnection,
     events: &[&PendingEvent],
     partition_days: i32,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<InsertedByType, StoreError> {
     let mut ids = Vec::with_capacity(events.len());
     let mut types = Vec::with_capacity(events.len());
     let mut users = Vec::with_capacity(events.len());
@@ -106,9 +107,9 @@ async fn insert_by_unnest(
         partitions.push(pending.origin.partition);
         offsets.push(pending.origin.offset);
     }
-    Ok(sqlx::query_scalar(
-        "SELECT * FROM eventpulse_store_events($1::uuid[], $2::text[], $3::text[], \
-         $4::timestamptz[], $5::text[], $6::int4[], $7::int8[], $8)",
+    Ok(sqlx::query_as(
+        "SELECT t, count(*) FROM eventpulse_store_events($1::uuid[], $2::text[], $3::text[], \
+         $4::timestamptz[], $5::text[], $6::int4[], $7::int8[], $8) AS t GROUP BY 1",
     )
     .bind(ids)
     .bind(types)

@@ -12,7 +12,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::batch::{PendingEvent, RejectedMessage};
-use crate::event_rows::{insert_events, WriteMethod};
+use crate::event_rows::{insert_events, InsertedByType, WriteMethod};
 use crate::position::{PartitionOffset, Position, StoredPosition};
 
 /// What went wrong with a write, classified by what to do about it.
@@ -325,14 +325,18 @@ impl Store {
     }
 }
 
-fn outcome(attempted: usize, inserted_types: Vec<String>) -> WriteOutcome {
-    let inserted = inserted_types.len() as u64;
+fn outcome(attempted: usize, inserted_types: InsertedByType) -> WriteOutcome {
+    let inserted = inserted_types.iter().map(|(_, n)| *n as u64).sum();
     let inserted_by_type = EventType::ALL
         .into_iter()
         .map(|t| {
             (
                 t,
-                inserted_types.iter().filter(|s| *s == t.as_str()).count() as u64,
+                inserted_types
+                    .iter()
+                    .filter(|(s, _)| s == t.as_str())
+                    .map(|(_, n)| *n as u64)
+                    .sum(),
             )
         })
         .filter(|(_, n)| *n > 0)
