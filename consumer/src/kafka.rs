@@ -152,9 +152,12 @@ pub fn create_consumer(settings: &Settings, metrics: Metrics) -> anyhow::Result<
         // ~20% throughput (docs/benchmarks.md).
         .set("queued.max.messages.kbytes", "4096")
         .set("queued.min.messages", "20000")
-        // librdkafka's 500 ms default let a fetch sit idle while events
-        // arrived (p99 432 ms at 5k ev/s locally); 100 ms gave p99 133 ms.
-        .set("fetch.wait.max.ms", "100")
+        // How long the broker may hold a fetch for data. librdkafka's 500 ms
+        // let a fetch sit idle while events arrived (p99 432 ms at 5k ev/s);
+        // 100 ms gave p99 133-391 ms (a start-up tail: the first second's
+        // p50 was 509 ms), 20 ms gave 94 ms with no start-up tail (Step 11).
+        // Idle, it costs 50 empty fetches a second.
+        .set("fetch.wait.max.ms", "20")
         // A fetch response is held whole (and decompressed) while its
         // messages are read: at 8 MiB the 300k-event drain peaked at 75 MiB
         // RSS, at 2 MiB at 50 MiB, with full batches and the same flush-bound
