@@ -82,3 +82,14 @@ fn retention_is_off_by_default_and_caps_the_event_age() {
         "{err}"
     );
 }
+
+#[test]
+fn rows_go_in_by_copy_unless_unnest_is_asked_for() {
+    use crate::event_rows::WriteMethod;
+    let settings = Settings::from_layer(Layer::default()).unwrap();
+    assert_eq!(settings.write_method, WriteMethod::Copy);
+    let settings = parse(&["--write-method", "unnest"]).unwrap();
+    assert_eq!(settings.write_method, WriteMethod::Unnest);
+    let refused = Cli::try_parse_from(["eventpulse-consumer", "--write-method", "insert"]);
+    assert!(refused.unwrap_err().to_string().contains("copy, unnest"));
+}
