@@ -209,6 +209,27 @@ pub async fn wait_answers(port: u16, path: &str) -> anyhow::Result<()> {
     anyhow::bail!("nothing on port {port} answered {path} with 200 within 60 s")
 }
 
+/// How long after `started` the consumer with metrics on `port` received its
+/// first message, by its own counter: where the peer stage's window opens
+/// (the peer notes its first record itself). Polled every 5 ms, and only
+/// until that first message, so it costs nothing during the drain.
+pub async fn first_consumed(port: u16, started: Instant) -> anyhow::Result<Duration> {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let client = reqwest::Client::new();
+    while started.elapsed() < Duration::from_secs(120) {
+        // The time the request left: the counter it answers was read after it.
+        let asked = started.elapsed();
+        if let Ok(response) = client.get(&url).send().await {
+            let body = response.text().await.unwrap_or_default();
+            if eventpulse_testkit::metric_value(&body, "eventpulse_messages_consumed_total") > 0.0 {
+                return Ok(asked);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("the consumer on port {port} received nothing within 120 s")
+}
+
 /// User plus system CPU seconds the process has used.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

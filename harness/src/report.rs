@@ -15,6 +15,8 @@ pub struct EndToEnd {
     pub stored_rows: u64,
     /// From the consumer's start to the last offset stored (start-up included).
     pub seconds: f64,
+    /// From the consumer's start to its first message received.
+    pub first_consumed_seconds: f64,
     /// From the first to the last batch committed: the steady-state window.
     pub steady_seconds: f64,
     pub cpu_seconds_per_million: f64,
@@ -31,6 +33,12 @@ impl EndToEnd {
     /// Rows per second in the steady-state window (start-up excluded).
     pub fn rows_per_second(&self) -> f64 {
         self.stored_rows as f64 / self.steady_seconds.max(1e-3)
+    }
+
+    /// Rows per second from the first message received to the last offset
+    /// stored: the peer stage's measure, which a peer can report too.
+    pub fn rows_per_second_from_first_consumed(&self) -> f64 {
+        self.stored_rows as f64 / (self.seconds - self.first_consumed_seconds).max(1e-3)
     }
 }
 

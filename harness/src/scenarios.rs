@@ -8,7 +8,7 @@ use eventpulse_testkit::redis_url;
 use crate::ceilings::{self, Rate};
 use crate::cli::BenchArgs;
 use crate::faults::run::{metric, scrape};
-use crate::procs::{self, Target};
+use crate::procs::{self, ProducerSummary, Target};
 use crate::report::{EndToEnd, Latency, Report, Scaling};
 
 const PARTITIONS: i32 = 12;
@@ -119,8 +119,17 @@ async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Resu
 /// A pre-filled topic (2% duplicates, 0.1% invalid) drained from scratch.
 pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEnd> {
     let target = Target::create(PARTITIONS).await?;
+    let summary = prefill(args, &target, events)?;
+    let e2e = drain(args, &target, &summary).await?;
+    target.drop_now().await?;
+    Ok(e2e)
+}
+
+/// Fills the target's topic with `events` messages at full speed from 10,000
+/// users, 2% of them duplicates and 0.1% invalid.
+pub fn prefill(args: &BenchArgs, target: &Target, events: u64) -> anyhow::Result<ProducerSummary> {
     let count = events.to_string();
-    let summary = target.produce(
+    target.produce(
         &args.bin_dir,
         &[
             "--count",
@@ -134,10 +143,20 @@ pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEn
             "--invalid-ratio",
             "0.001",
         ],
-    )?;
+    )
+}
+
+/// One consumer draining the target's pre-filled topic (`summary` says what
+/// is in it) into the target's database; the database is left as it is.
+pub async fn drain(
+    args: &BenchArgs,
+    target: &Target,
+    summary: &ProducerSummary,
+) -> anyhow::Result<EndToEnd> {
     let started = Instant::now();
     let port = crate::services::free_port()?;
     let mut child = target.spawn_consumer(args, port)?;
+    let first_consumed = tokio::spawn(procs::first_consumed(port, started));
     let elapsed = target.wait_drained(summary.acked, started).await?;
     let cpu = procs::cpu_seconds(child.id())?;
     let rss = procs::peak_rss_bytes(child.id())?;
@@ -149,8 +168,8 @@ pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEn
     let steady_seconds: f64 = sqlx::query_scalar("SELECT coalesce(extract(epoch FROM max(ingested_at) - min(ingested_at))::float8, 0) FROM events")
         .fetch_one(&target.pool)
         .await?;
-    target.drop_now().await?;
     Ok(EndToEnd {
+        first_consumed_seconds: first_consumed.await??.as_secs_f64(),
         mean_batch: metric(&metrics, "eventpulse_batch_size_sum") / batches,
         mean_flush_ms: 1000.0 * flush_seconds / batches,
         flush_busy: flush_seconds / steady_seconds.max(1e-3),
