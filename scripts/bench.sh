@@ -6,7 +6,12 @@
 # broker, not eventpulse, would be the bottleneck), stopped on exit. Set
 # EVENTPULSE_BROKERS to benchmark against an existing Kafka instead.
 #
-# Usage: scripts/bench.sh [--quick] [--sweep] [--json FILE] [--events N] ...
+# --peer adds the peer comparison: Quix Streams' PostgreSQLSink drains the same
+# pre-filled topic as our consumer (into a database of its own) and the table
+# gets our rows/s over theirs. Only then is Quix Streams installed, into a venv
+# under ~/.cache/eventpulse (scripts/lib/quix.sh); `--only peer` runs it alone.
+#
+# Usage: scripts/bench.sh [--quick] [--sweep] [--peer] [--json FILE] [--events N] ...
 #        (every flag: target/release/eventpulse-bench --help)
 set -euo pipefail
 
@@ -14,9 +19,17 @@ EP_NAME=bench
 here=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=scripts/lib/common.sh
 source "$here/lib/common.sh"
+# shellcheck source=scripts/lib/quix.sh
+source "$here/lib/quix.sh"
 cd "$EP_ROOT"
 
 ensure_cargo_on_path
+
+# The peer stage's venv first: a failed install should not wait for the build.
+peer=()
+if wants_peer "$@"; then
+  peer=(--peer-python "$(quix_python)")
+fi
 
 # Only Redis and Postgres are needed from the stack; its broker stays as it is.
 EVENTPULSE_BROKERS=${EVENTPULSE_BROKERS:-} "$here/stack.sh" up >/dev/null
@@ -41,4 +54,4 @@ export EVENTPULSE_TEST_ADMIN_DATABASE_URL="${EVENTPULSE_TEST_ADMIN_DATABASE_URL:
 
 # Cargo builds into CARGO_TARGET_DIR when it is set (a shared target folder).
 bin="${CARGO_TARGET_DIR:-target}/release"
-"$bin/eventpulse-bench" --bin-dir "$bin" "$@"
+"$bin/eventpulse-bench" --bin-dir "$bin" "${peer[@]}" "$@"

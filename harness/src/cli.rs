@@ -16,13 +16,21 @@ pub struct BenchArgs {
     /// Also run the batch-size sweep used to choose the consumer's defaults.
     #[arg(long)]
     pub sweep: bool,
-    /// Run only these stages (comma-separated: ceilings, e2e, latency, live, scaling, storage, sweep).
+    /// Also run the peer comparison: Quix Streams' PostgreSQLSink against our
+    /// consumer on the same topic (needs --peer-python; scripts/bench.sh --peer
+    /// installs Quix Streams and passes it).
+    #[arg(long)]
+    pub peer: bool,
+    /// The Python that has Quix Streams installed, for the peer stage.
+    #[arg(long)]
+    pub peer_python: Option<PathBuf>,
+    /// Run only these stages (comma-separated: ceilings, e2e, latency, live, scaling, storage, sweep, peer).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Write the results as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Events pre-filled for the end-to-end drain (default 1,000,000; quick 20,000).
+    /// Events pre-filled for the end-to-end drain and the peer stage (default 1,000,000; quick 20,000).
     #[arg(long)]
     pub events: Option<u64>,
     /// Producer rate for the latency run, events/s.
@@ -50,10 +58,19 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    /// Whether `stage` runs: every stage by default (the sweep only with --sweep).
+    /// Whether `stage` runs: every stage by default, but the sweep only with
+    /// --sweep and the peer only with --peer (it installs Quix Streams, which
+    /// CI's quick run must not).
     pub fn runs(&self, stage: &str) -> bool {
+        if stage == "peer" && self.peer {
+            return true;
+        }
         if self.only.is_empty() {
-            stage != "sweep" || self.sweep
+            match stage {
+                "sweep" => self.sweep,
+                "peer" => false,
+                _ => true,
+            }
         } else {
             self.only.iter().any(|s| s == stage)
         }
@@ -84,5 +101,26 @@ impl BenchArgs {
         } else {
             200_000
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> BenchArgs {
+        BenchArgs::parse_from(std::iter::once("eventpulse-bench").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_peer_runs_only_when_asked_for() {
+        assert!(!parse(&[]).runs("peer"));
+        assert!(!parse(&["--quick"]).runs("peer"));
+        assert!(parse(&[]).runs("e2e"));
+        assert!(parse(&["--peer"]).runs("peer"));
+        assert!(parse(&["--peer"]).runs("e2e"));
+        let alone = parse(&["--only", "peer"]);
+        assert!(alone.runs("peer") && !alone.runs("e2e"));
+        assert!(parse(&["--only", "e2e", "--peer"]).runs("peer"));
     }
 }

@@ -15,6 +15,8 @@
 //!   the batch-size sweep that chose the defaults.
 //! - [`live`]: the API's live feed under load: delay from commit to client
 //!   and the API's CPU and memory with many streams open ([`sse`] reads them).
+//! - [`peer`]: our consumer against Quix Streams' PostgreSQLSink on the same
+//!   topic (`--peer`; `scripts/peer/quix_sink.py`).
 //! - [`storage`]: the statistics endpoints at 2M and 20M rows from the
 //!   rollups and from the rows, and writes during a retention drop.
 //! - [`procs`]: spawning the binaries, waiting for a drain, reading CPU time and
@@ -27,6 +29,7 @@ pub mod ceilings;
 pub mod cli;
 pub mod faults;
 pub mod live;
+pub mod peer;
 pub mod procs;
 pub mod report;
 pub mod scenarios;

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::ceilings::Rate;
 use crate::cli::BenchArgs;
 use crate::live::LiveFeed;
+use crate::peer::Peer;
 use crate::storage::StorageBench;
 
 #[derive(Debug, Serialize)]
@@ -83,6 +84,8 @@ pub struct Report {
     pub storage: Option<StorageBench>,
     pub scaling: Vec<Scaling>,
     pub sweep: Vec<(usize, EndToEnd)>,
+    /// Our consumer against Quix Streams on the same topic (--peer).
+    pub peer: Option<Peer>,
 }
 
 impl Report {
@@ -100,6 +103,7 @@ impl Report {
             storage: None,
             scaling: Vec::new(),
             sweep: Vec::new(),
+            peer: None,
         }
     }
 
@@ -206,6 +210,9 @@ impl Report {
                 self.ratio(e2e.rows_per_second()),
             );
         }
+        if let Some(peer) = &self.peer {
+            peer.print(&line);
+        }
         if let Some((name, _)) = self.slowest() {
             println!("(ratios are to the slowest ceiling: {name})");
         }
@@ -275,6 +282,13 @@ impl Report {
         }
         for (size, e) in &self.sweep {
             checks.push((format!("sweep {size}"), e.stored_rows, e.expected_rows));
+        }
+        if let Some(p) = &self.peer {
+            checks.push((
+                "peer (ours)".into(),
+                p.ours.stored_rows,
+                p.ours.expected_rows,
+            ));
         }
         let wrong: Vec<_> = checks
             .into_iter()

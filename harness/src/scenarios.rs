@@ -62,6 +62,13 @@ pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
             report.sweep.push((size, end_to_end(&point, events).await?));
         }
     }
+    if args.runs("peer") {
+        eprintln!(
+            "bench: peer, our consumer then Quix Streams draining the same {} events",
+            args.events()
+        );
+        report.peer = Some(crate::peer::peer(args).await?);
+    }
     report.print();
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
