@@ -7,9 +7,10 @@
 //! Benchmark:
 //! - [`ceilings`]: each component alone, through the consumer's own code where
 //!   one exists: broker drain (no processing), Redis claim+confirm pipelines
-//!   (`RedisFilter`), Postgres batch insert (`Store::write_batch`, plus the
-//!   same batches into the unpartitioned table of before, and COPY, for
-//!   comparison).
+//!   (`RedisFilter`); [`postgres_ceilings`]: Postgres alone into the final
+//!   schema (server-side `INSERT ... SELECT` and pre-encoded binary COPY),
+//!   beside the consumer's `Store::write_batch` by each write method and the
+//!   unpartitioned table of before.
 //! - [`scenarios`]: the real binaries end to end: drain a pre-filled topic,
 //!   produce-to-row latency at a fixed rate, scaling over 1..3 consumers, and
 //!   the batch-size sweep that chose the defaults.
@@ -21,15 +22,18 @@
 //!   rollups and from the rows, and writes during a retention drop.
 //! - [`procs`]: spawning the binaries, waiting for a drain, reading CPU time and
 //!   peak RSS from `/proc`.
-//! - [`report`]: one table with ratios to the slowest ceiling, and JSON.
+//! - [`report`]: one table with ratios to the slowest ceiling, and JSON;
+//!   [`goals`]: Step 11's goals, met or missed, from the same figures.
 //!
 //! Nothing here asserts on time: it prints what it measured.
 
 pub mod ceilings;
 pub mod cli;
 pub mod faults;
+pub mod goals;
 pub mod live;
 pub mod peer;
+pub mod postgres_ceilings;
 pub mod procs;
 pub mod report;
 pub mod scenarios;

@@ -5,9 +5,12 @@ use std::time::Instant;
 
 use eventpulse_testkit::redis_url;
 
+use eventpulse_consumer::event_rows::WriteMethod;
+
 use crate::ceilings::{self, Rate};
 use crate::cli::BenchArgs;
 use crate::faults::run::{metric, scrape};
+use crate::postgres_ceilings;
 use crate::procs::{self, ProducerSummary, Target};
 use crate::report::{EndToEnd, Latency, Report, Scaling};
 
@@ -109,17 +112,46 @@ async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Resu
     // As many rows as the end-to-end drain inserts: index upkeep grows with
     // the table, so a smaller table would flatter the ceiling.
     let events = ceilings::synthetic_events(args.events() as usize);
-    report.ceiling(
-        "postgres batch insert (consumer's statement)",
-        ceilings::postgres_write_batch(&events, batch).await?,
-    );
-    let unpartitioned = ceilings::postgres_write_batch_unpartitioned(&events, batch).await?;
+    let server_side = postgres_ceilings::server_side(&events, batch).await?;
     eprintln!(
-        "bench:   the same batches, unpartitioned and without rollups: {:.0}/s",
-        unpartitioned.per_second()
+        "bench:   postgres server-side: {:.0}/s",
+        server_side.per_second()
     );
-    report.unpartitioned_for_comparison = Some(unpartitioned);
-    report.copy_for_comparison = Some(ceilings::postgres_copy(&events, batch).await?);
+    let copy = postgres_ceilings::copy_binary(&events, batch).await?;
+    eprintln!("bench:   postgres binary COPY: {:.0}/s", copy.per_second());
+    report.postgres = vec![
+        (
+            "postgres server-side INSERT ... SELECT (final schema)".into(),
+            server_side,
+        ),
+        (
+            "postgres binary COPY, pre-encoded (final schema)".into(),
+            copy,
+        ),
+    ];
+    for (name, method) in [
+        (
+            "consumer's Store::write_batch, binary COPY (default)",
+            WriteMethod::Copy,
+        ),
+        (
+            "consumer's Store::write_batch, UNNEST arrays",
+            WriteMethod::Unnest,
+        ),
+    ] {
+        let rate = postgres_ceilings::write_batch(&events, batch, method).await?;
+        eprintln!("bench:   {name}: {:.0}/s", rate.per_second());
+        report.comparisons.push((name.into(), rate));
+    }
+    let plain = postgres_ceilings::write_batch_unpartitioned(&events, batch).await?;
+    eprintln!(
+        "bench:   unpartitioned, no rollups: {:.0}/s",
+        plain.per_second()
+    );
+    report.comparisons.push((
+        "same batches, unpartitioned table of before, no rollups".into(),
+        plain,
+    ));
     Ok(())
 }
 
@@ -196,8 +228,7 @@ async fn latency(args: &BenchArgs) -> anyhow::Result<Latency> {
     let port = crate::services::free_port()?;
     let mut child = target.spawn_consumer(args, port)?;
     procs::wait_ready(port).await?;
-    // Let the group assignment settle before the clock starts.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    procs::wait_assigned(&[port], PARTITIONS.into()).await?;
     let summary = target.produce_paced(&args.bin_dir, args.latency_rate, args.latency_secs())?;
     target.wait_drained(summary.acked, Instant::now()).await?;
     procs::stop(&mut child)?;
