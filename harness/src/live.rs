@@ -81,8 +81,7 @@ pub async fn live_feed(args: &BenchArgs) -> anyhow::Result<LiveFeed> {
     let api_port = crate::services::free_port()?;
     let mut api = spawn_api(args, &target, api_port)?;
     procs::wait_answers(api_port, "/healthz").await?;
-    // Let the group assignment settle before the clock starts.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    procs::wait_assigned(&[consumer_port], PARTITIONS.into()).await?;
 
     let exact_clients = args.live_clients / 5;
     let (stop, stopped) = watch::channel(false);

@@ -192,6 +192,27 @@ pub async fn wait_ready(port: u16) -> anyhow::Result<()> {
     wait_answers(port, "/readyz").await
 }
 
+/// Waits until the consumers with metrics on `ports` own `partitions`
+/// between them (60 s at most): producing before the group has settled
+/// would time the group's start-up, not the pipeline.
+pub async fn wait_assigned(ports: &[u16], partitions: i64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let owned: f64 = ports
+            .iter()
+            .filter_map(|port| crate::faults::run::scrape(*port).ok())
+            .map(|body| crate::faults::run::metric(&body, "eventpulse_assigned_partitions"))
+            .sum();
+        if owned as i64 == partitions {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!(
+        "the consumers on ports {ports:?} did not own {partitions} partitions within 60 s"
+    )
+}
+
 /// Waits until `path` on the local `port` answers 200 (60 s at most).
 pub async fn wait_answers(port: u16, path: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
