@@ -99,7 +99,7 @@ mod tests {
                 event_id: Uuid::from_u128(1),
                 event_type: EventType::Login,
                 user_id: "u".into(),
-                occurred_at: Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(),
+                occurred_at: Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 1).unwrap(),
                 payload: "{}".into(),
             },
             origin: Origin {
