@@ -40,7 +40,10 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let pool = schema::connect(&settings.database_url, settings.db_pool_size).await?;
+        // Each flush lane holds a connection during its transaction; the
+        // upkeep, heartbeat and position reads need room beside them.
+        let pool_size = settings.db_pool_size.max(settings.flush_lanes as u32 + 2);
+        let pool = schema::connect(&settings.database_url, pool_size).await?;
         schema::migrate_for_run(&pool, &redact_url(&settings.database_url)).await?;
         // Warnings only: a non-durable Postgres or an old Redis weakens the
         // guarantees or the fast path, and the operator must hear of it.
@@ -60,12 +63,12 @@ impl Application {
         let redis = redis_filter(&settings, &store, &metrics).await?;
         let consumer = Arc::new(kafka::create_consumer(&settings, metrics.clone())?);
         kafka::check_topics(&consumer, &settings)?;
-        let dead_letters = DeadLetters::new(
+        let dead_letters = Arc::new(DeadLetters::new(
             &settings.brokers,
             &settings.dlq_topic,
             &settings.topic,
             &settings.kafka_properties,
-        )?;
+        )?);
         let listener = startup::bind(settings.metrics_addr, "metrics_addr").await?;
         let heartbeat = Heartbeat::new(pool.clone(), metrics.clone(), &settings.group_id);
         let http = HttpState {
@@ -77,12 +80,13 @@ impl Application {
         let pipeline = Pipeline {
             consumer,
             reader: Arc::new(RecordReader::new(&settings)?),
-            flusher: Flusher {
+            flushers: Flusher {
                 store,
                 redis,
                 dead_letters,
                 metrics: metrics.clone(),
-            },
+            }
+            .for_lanes(settings.flush_lanes),
             settings: PipelineSettings {
                 topic: settings.topic.clone(),
                 batch_size: settings.batch_size,

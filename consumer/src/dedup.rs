@@ -40,6 +40,9 @@ const PENDING: &str = "p";
 const STORED: &str = "s";
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Cloned per flush lane: each clone keeps its own view of whether Redis
+/// answers (a multiplexed connection is shared underneath).
+#[derive(Clone)]
 pub struct RedisFilter {
     client: redis::Client,
     connection: Option<ConnectionManager>,

@@ -15,7 +15,7 @@
 //! bisection and dead-lettered, and the next copy of its id, if the batch has
 //! one, gets its own chance.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -44,8 +44,26 @@ pub struct FlushReport {
 pub struct Flusher {
     pub store: Store,
     pub redis: RedisFilter,
-    pub dead_letters: DeadLetters,
+    /// Shared by every lane's flusher: one producer for the dead letters.
+    pub dead_letters: Arc<DeadLetters>,
     pub metrics: Metrics,
+}
+
+impl Flusher {
+    /// One flusher per lane: the same store, Redis and dead-letter producer
+    /// (each lane's transaction takes its own pooled connection).
+    pub fn for_lanes(self, lanes: usize) -> Vec<Flusher> {
+        let mut flushers: Vec<Flusher> = (1..lanes.max(1))
+            .map(|_| Flusher {
+                store: self.store.clone(),
+                redis: self.redis.clone(),
+                dead_letters: Arc::clone(&self.dead_letters),
+                metrics: self.metrics.clone(),
+            })
+            .collect();
+        flushers.insert(0, self);
+        flushers
+    }
 }
 
 /// The rows of one batch still to be written, changed by each refusal.

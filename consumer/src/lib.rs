@@ -49,6 +49,7 @@ pub mod flush;
 pub mod heartbeat;
 pub mod http;
 pub mod kafka;
+pub mod lanes;
 pub mod metrics;
 pub mod partitions;
 pub mod pipeline;

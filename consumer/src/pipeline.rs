@@ -1,13 +1,15 @@
 //! The consume loop: receive -> validate -> batch -> flush (dedup, dead
 //! letters, store) on size, bytes or linger -> commit.
 //!
-//! One task owns the loop. While one batch is being made durable, the next
-//! fills: the flush runs as a future the loop polls alongside `recv()`, and
-//! owns the [`Flusher`] until it hands it back, so at most one flush is ever
-//! in flight and each partition's offsets are written in order. Memory is
-//! bounded in bytes: a batch closes at half the buffer budget, and receiving
-//! pauses while the next batch is full, whatever the message sizes and however
-//! long Postgres is down (librdkafka's own prefetch is capped separately).
+//! One task owns the loop. Messages go to the [`lanes`](crate::lanes) of
+//! their partitions; while a lane's batch is being made durable, its next
+//! fills: each flush runs as a future the loop polls alongside `recv()`, and
+//! owns its lane's [`Flusher`] until it hands it back, so a lane has at most
+//! one flush in flight and each partition's offsets are written in order.
+//! Memory is bounded in bytes: a lane's batch closes at its share of the
+//! buffer budget (half of it over the lanes), and receiving pauses while any
+//! lane's next batch is full, whatever the message sizes and however long
+//! Postgres is down (librdkafka's own prefetch is capped separately).
 //!
 //! Rebalance callbacks run inside `recv()` and queue their changes in the
 //! commit stage; whatever branch of the loop wakes up, those changes are
@@ -28,16 +30,15 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message as _};
 use tokio::time::Instant;
-use uuid::Uuid;
 
 use anyhow::Context as _;
 
-use crate::batch::Batch;
 use crate::commit::{Commits, GroupChange};
 use crate::flush::{FlushReport, Flusher};
 use crate::kafka::EventConsumer;
+use crate::lanes::{self, Lane};
 use crate::metrics::{Dependency, Metrics};
-use crate::position::{Generation, PartitionOffset};
+use crate::position::Generation;
 use crate::reader::RecordReader;
 use crate::receive::{receive, Entry};
 use crate::resolve::{Resolved, Resolver};
@@ -48,7 +49,8 @@ use crate::store::Store;
 pub struct PipelineSettings {
     pub topic: String,
     pub batch_size: usize,
-    /// Most bytes of messages held, the filling and the flushing batch together.
+    /// Most bytes of messages held, the filling and the flushing batches of
+    /// every lane together.
     pub buffer_bytes: usize,
     pub linger: Duration,
     pub limits: Limits,
@@ -61,31 +63,19 @@ pub struct PipelineSettings {
 pub struct Pipeline {
     pub consumer: Arc<EventConsumer>,
     pub reader: Arc<RecordReader>,
-    pub flusher: Flusher,
+    /// One per lane (see [`lanes`](crate::lanes)); at least one.
+    pub flushers: Vec<Flusher>,
     pub settings: PipelineSettings,
     pub metrics: Metrics,
 }
 
-type Flushing = Pin<Box<dyn Future<Output = (Flusher, Result<FlushReport, Interrupted>)> + Send>>;
 type Resolving = Pin<Box<dyn Future<Output = Result<Resolved, Interrupted>> + Send>>;
-
-/// A batch being made durable, and what it will let the commit stage advance.
-struct InFlight {
-    future: Flushing,
-    progress: Vec<(Generation, PartitionOffset)>,
-    bytes: usize,
-}
-
-enum FlushStage {
-    Idle(Box<Flusher>),
-    Busy(InFlight),
-}
 
 /// What woke the loop up.
 enum Step<'m> {
     Stop,
     GroupChanged,
-    Flushed(Box<Flusher>, Result<FlushReport, Interrupted>),
+    Flushed(usize, Box<Flusher>, Result<FlushReport, Interrupted>),
     Resolved(Result<Resolved, Interrupted>),
     Linger,
     Received(KafkaResult<BorrowedMessage<'m>>),
@@ -98,15 +88,10 @@ struct Running {
     settings: PipelineSettings,
     metrics: Metrics,
     shutdown: ShutdownFlag,
-    batch: Batch,
-    deadline: Option<Instant>,
-    /// `None` only while a flush is being handed its flusher.
-    flush: Option<FlushStage>,
+    lanes: Vec<Lane>,
     /// Partitions waiting for their position to be read, and the read under way.
     waiting: Vec<(i32, Generation)>,
     resolving: Option<Resolving>,
-    /// A new database identity for Redis marks, applied when the flusher is idle.
-    new_instance: Option<Uuid>,
 }
 
 impl Pipeline {
@@ -115,19 +100,17 @@ impl Pipeline {
         self.consumer
             .subscribe(&[&topic])
             .with_context(|| format!("subscribing to {topic}"))?;
+        anyhow::ensure!(!self.flushers.is_empty(), "a pipeline needs a flusher");
         let mut running = Running {
-            store: self.flusher.store.clone(),
+            store: self.flushers[0].store.clone(),
             consumer: self.consumer,
             reader: self.reader,
             settings: self.settings,
             metrics: self.metrics,
             shutdown,
-            batch: Batch::default(),
-            deadline: None,
-            flush: Some(FlushStage::Idle(Box::new(self.flusher))),
+            lanes: self.flushers.into_iter().map(Lane::new).collect(),
             waiting: Vec::new(),
             resolving: None,
-            new_instance: None,
         };
         running.consume().await;
         running.finish().await;
@@ -148,44 +131,37 @@ impl Running {
         &self.consumer.context().commits
     }
 
-    fn is_idle(&self) -> bool {
-        matches!(self.flush, Some(FlushStage::Idle(_)))
-    }
-
-    fn in_flight_bytes(&self) -> usize {
-        match &self.flush {
-            Some(FlushStage::Busy(in_flight)) => in_flight.bytes,
-            _ => 0,
-        }
-    }
-
+    /// Whether every lane's filling batch can take another message: the
+    /// next one may belong to any of them.
     fn has_room(&self) -> bool {
-        self.batch.len() < self.settings.batch_size
-            && self.batch.bytes() < self.settings.buffer_bytes / 2
+        self.lanes.iter().all(|lane| self.lane_has_room(lane))
+    }
+
+    fn lane_has_room(&self, lane: &Lane) -> bool {
+        let share = self.settings.buffer_bytes / (2 * self.lanes.len());
+        lane.batch.len() < self.settings.batch_size && lane.batch.bytes() < share
     }
 
     async fn consume(&mut self) {
         loop {
             let consumer = Arc::clone(&self.consumer);
-            let deadline = self.deadline;
+            let deadline = lanes::next_deadline(&self.lanes);
             let linger = async move {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
-            let (idle, room) = (self.is_idle(), self.has_room());
-            let flushing = match &mut self.flush {
-                Some(FlushStage::Busy(in_flight)) => Some(&mut in_flight.future),
-                _ => None,
-            };
+            let room = self.has_room();
             let step = tokio::select! {
                 biased;
                 _ = self.shutdown.requested() => Step::Stop,
                 _ = consumer.context().commits.changed() => Step::GroupChanged,
-                (flusher, report) = when_some(flushing) => Step::Flushed(Box::new(flusher), report),
+                (lane, flusher, report) = lanes::any_flushed(&mut self.lanes) => {
+                    Step::Flushed(lane, Box::new(flusher), report)
+                }
                 resolved = when_some(self.resolving.as_mut()) => Step::Resolved(resolved),
-                _ = linger, if idle => Step::Linger,
+                _ = linger => Step::Linger,
                 received = consumer.recv(), if room => Step::Received(received),
             };
             // Whatever woke us, the group's changes come first.
@@ -193,10 +169,10 @@ impl Running {
             match step {
                 Step::Stop => return,
                 Step::GroupChanged => {}
-                Step::Flushed(flusher, report) => self.flushed(flusher, report),
+                Step::Flushed(lane, flusher, report) => self.flushed(lane, *flusher, report),
                 Step::Resolved(Ok(resolved)) => self.start_partitions(resolved),
                 Step::Resolved(Err(Interrupted)) => return,
-                Step::Linger => self.start_flush(),
+                Step::Linger => self.start_due_flushes(),
                 Step::Received(Ok(message)) => self.accept(&message),
                 Step::Received(Err(e)) => self.metrics.failed(
                     Dependency::Kafka,
@@ -219,24 +195,29 @@ impl Running {
         else {
             return;
         };
+        let index = lanes::lane_of(message.partition(), self.lanes.len());
+        let lane = &mut self.lanes[index];
         match entry {
-            Entry::Event(event) => self.batch.push_event(event, stamp),
-            Entry::Reject(reject) => self.batch.push_reject(reject, stamp),
+            Entry::Event(event) => lane.batch.push_event(event, stamp),
+            Entry::Reject(reject) => lane.batch.push_reject(reject, stamp),
         }
     }
 
     fn after_step(&mut self) {
-        if self.batch.is_empty() {
-            self.deadline = None;
-        } else if !self.has_room() {
-            self.start_flush();
-        } else if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.settings.linger);
+        for index in 0..self.lanes.len() {
+            let lane = &self.lanes[index];
+            if lane.batch.is_empty() {
+                self.lanes[index].deadline = None;
+            } else if !self.lane_has_room(lane) {
+                self.start_flush(index);
+            } else if lane.deadline.is_none() {
+                self.lanes[index].deadline = Some(Instant::now() + self.settings.linger);
+            }
         }
         if self.resolving.is_none() && !self.waiting.is_empty() {
             self.resolve_waiting();
         }
-        let buffered = self.batch.bytes() + self.in_flight_bytes();
+        let buffered: usize = self.lanes.iter().map(Lane::bytes).sum();
         self.metrics.buffered_bytes.set(buffered as i64);
     }
 
@@ -247,18 +228,26 @@ impl Running {
                 GroupChange::Restarted(partition, generation) => {
                     self.unassign(partition);
                     self.waiting.retain(|(p, _)| *p != partition);
-                    self.batch.drop_partitions(&[partition]);
+                    self.drop_unflushed(&[partition]);
                     self.waiting.push((partition, generation));
                 }
                 GroupChange::Revoked(partitions) => {
                     self.waiting.retain(|(p, _)| !partitions.contains(p));
-                    let dropped = self.batch.drop_partitions(&partitions);
+                    let dropped = self.drop_unflushed(&partitions);
                     if dropped > 0 {
                         tracing::info!(dropped, "dropped unflushed messages of revoked partitions; their new owner re-reads them");
                     }
                 }
             }
         }
+    }
+
+    /// Drops the unflushed messages of `partitions` from every lane.
+    fn drop_unflushed(&mut self, partitions: &[i32]) -> usize {
+        let lanes = self.lanes.iter_mut();
+        lanes
+            .map(|lane| lane.batch.drop_partitions(partitions))
+            .sum()
     }
 
     /// Stops fetching `partition` until its position is decided again.
@@ -290,8 +279,9 @@ impl Running {
     fn start_partitions(&mut self, resolved: Resolved) {
         self.resolving = None;
         if let Some(instance) = resolved.instance {
-            self.new_instance = Some(instance);
-            self.apply_new_instance();
+            for lane in &mut self.lanes {
+                lane.set_instance(instance);
+            }
         }
         if let Err(e) = self
             .commits()
@@ -310,50 +300,38 @@ impl Running {
         }
     }
 
-    fn apply_new_instance(&mut self) {
-        if let (Some(instance), Some(FlushStage::Idle(flusher))) =
-            (self.new_instance, &mut self.flush)
-        {
-            flusher.redis.set_instance(instance);
-            self.new_instance = None;
+    /// Starts making `lane`'s batch durable, if it is idle and has messages.
+    fn start_flush(&mut self, lane: usize) {
+        let lane = &mut self.lanes[lane];
+        if lane.is_idle() && !lane.batch.is_empty() {
+            let confirm = self.consumer.context().commits.take_confirmable();
+            lane.start_flush(confirm, &self.shutdown);
         }
     }
 
-    /// Starts making the current batch durable, if no flush is in flight.
-    fn start_flush(&mut self) {
-        self.apply_new_instance();
-        if self.batch.is_empty() || !self.is_idle() {
-            return;
+    /// Starts every idle lane whose batch is due by linger.
+    fn start_due_flushes(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.lanes.len() {
+            if self.lanes[index].deadline.is_some_and(|at| at <= now) {
+                self.start_flush(index);
+            }
         }
-        let Some(FlushStage::Idle(mut flusher)) = self.flush.take() else {
-            unreachable!("checked idle above");
-        };
-        let batch = std::mem::take(&mut self.batch);
-        self.deadline = None;
-        let confirm = self.commits().take_confirmable();
-        let shutdown = self.shutdown.clone();
-        let (progress, bytes) = (batch.progress(), batch.bytes());
-        let future = Box::pin(async move {
-            let report = flusher.flush(&batch, &confirm, &shutdown).await;
-            (*flusher, report)
-        });
-        self.flush = Some(FlushStage::Busy(InFlight {
-            future,
-            progress,
-            bytes,
-        }));
     }
 
-    /// A flush ended: if the batch is durable, commit its offsets.
-    fn flushed(&mut self, flusher: Box<Flusher>, report: Result<FlushReport, Interrupted>) {
-        let Some(FlushStage::Busy(in_flight)) = self.flush.replace(FlushStage::Idle(flusher))
-        else {
-            unreachable!("a flush ended while none was in flight");
-        };
+    /// A lane's flush ended: if its batch is durable, commit its offsets.
+    fn flushed(
+        &mut self,
+        index: usize,
+        flusher: Flusher,
+        report: Result<FlushReport, Interrupted>,
+    ) {
+        let in_flight = self.lanes[index].flushed(flusher);
         let Ok(report) = report else {
             return; // shutdown: nothing of it is taken as durable
         };
         tracing::debug!(
+            lane = index,
             messages = report.messages,
             inserted = report.inserted,
             duplicates = report.duplicates,
@@ -366,9 +344,10 @@ impl Running {
             &in_flight.progress,
             report.stored_ids,
         );
-        let due = self.deadline.is_some_and(|at| at <= Instant::now());
-        if due || !self.has_room() {
-            self.start_flush();
+        let lane = &self.lanes[index];
+        let due = lane.deadline.is_some_and(|at| at <= Instant::now());
+        if due || !self.lane_has_room(lane) {
+            self.start_flush(index);
         }
     }
 
@@ -380,30 +359,28 @@ impl Running {
         self.resolving = None;
         self.apply_group_changes();
         loop {
-            if self.is_idle() {
-                if self.batch.is_empty() {
-                    break;
-                }
-                self.start_flush();
+            for index in 0..self.lanes.len() {
+                self.start_flush(index);
             }
-            let Some(FlushStage::Busy(in_flight)) = &mut self.flush else {
+            if !self.lanes.iter().any(Lane::is_busy) {
                 break;
-            };
+            }
             let done = tokio::select! {
-                done = &mut in_flight.future => Some(done),
+                done = lanes::any_flushed(&mut self.lanes) => Some(done),
                 _ = &mut grace => None,
             };
-            let Some((flusher, report)) = done else {
+            let Some((index, flusher, report)) = done else {
+                let unflushed: usize = self.lanes.iter().map(|lane| lane.batch.len()).sum();
                 tracing::warn!(
-                    unflushed = self.batch.len(),
+                    unflushed,
                     "shutdown timeout reached before every batch was durable; they will be re-read"
                 );
                 break;
             };
-            self.flushed(Box::new(flusher), report);
+            self.flushed(index, flusher, report);
         }
         let confirm = self.commits().finish(self.consumer.as_ref());
-        if let Some(FlushStage::Idle(flusher)) = &mut self.flush {
+        if let Some(flusher) = self.lanes.iter_mut().find_map(Lane::idle_flusher) {
             let _ = tokio::time::timeout_at(
                 Instant::now() + Duration::from_secs(1),
                 flusher.redis.confirm(&confirm),

@@ -90,6 +90,7 @@ fn rows_go_in_by_copy_unless_unnest_is_asked_for() {
     assert_eq!(settings.write_method, WriteMethod::Copy);
     let settings = parse(&["--write-method", "unnest"]).unwrap();
     assert_eq!(settings.write_method, WriteMethod::Unnest);
+    assert_eq!(settings.flush_lanes, 2 - 1, "one flush lane unless asked");
     let refused = Cli::try_parse_from(["eventpulse-consumer", "--write-method", "insert"]);
     assert!(refused.unwrap_err().to_string().contains("copy, unnest"));
 }

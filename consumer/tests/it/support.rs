@@ -75,6 +75,9 @@ impl Harness {
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             batch_size: Some(200),
             linger_ms: Some(20),
+            // Not the default (one): two lanes, so every in-process test
+            // also runs the lane code; the fault suite runs the default.
+            flush_lanes: Some(2),
             kafka_properties: Some(quick_rebalance_properties()),
             ..Layer::default()
         }
