@@ -15,14 +15,18 @@ BEGIN
 END
 $$;
 
+-- The same statement as `eventpulse_store_events` (Step 10), which
+-- `--write-method unnest` still calls with arrays: a change to one is a
+-- change to both (consumer/tests/it/write_methods.rs compares them).
+--
 -- The consumer streams a batch into `eventpulse_staged` in binary COPY,
 -- then calls this function, which takes the rows out of it and stores them:
 -- ids first into `event_ids`, rows for the new ids, rollups from the rows
 -- actually inserted, and returns how many rows of each type it inserted
--- (a few rows, not one per event). Within the batch the first copy of an id
--- (lowest `ord`) wins. Emptying the staging table here (not only at commit) lets the
--- bisection of a refused batch stage and store several slices in one
--- transaction.
+-- (a few rows, not one per event). Within the batch the first copy of an
+-- id (lowest `ord`) wins. Emptying the staging table here (not only at
+-- commit) lets the bisection of a refused batch stage and store several
+-- slices in one transaction.
 CREATE FUNCTION eventpulse_store_staged(p_partition_days integer DEFAULT 1)
 RETURNS TABLE (event_type text, events bigint) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -62,25 +66,5 @@ BEGIN
         ON CONFLICT (day, user_id, event_type, shard) DO UPDATE SET events = r.events + EXCLUDED.events
     )
     SELECT s.event_type, count(*) FROM stored s GROUP BY 1;
-END
-$$;
-
--- The array form (`--write-method unnest`, and the seeding of tests and
--- benchmarks) now goes through the same statement, so there is one copy of
--- it: the arrays are staged, then stored from the staging table.
-CREATE OR REPLACE FUNCTION eventpulse_store_events(
-    p_ids uuid[], p_types text[], p_users text[], p_times timestamptz[],
-    p_payloads text[], p_partitions integer[], p_offsets bigint[],
-    p_partition_days integer DEFAULT 1)
-RETURNS SETOF text LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM eventpulse_prepare_staging();
-    INSERT INTO pg_temp.eventpulse_staged
-    SELECT id, kind, user_id, at, payload::jsonb, part, off, ord
-    FROM unnest(p_ids, p_types, p_users, p_times, p_payloads, p_partitions, p_offsets)
-         WITH ORDINALITY AS b(id, kind, user_id, at, payload, part, off, ord);
-    -- One row per inserted event, as before.
-    RETURN QUERY SELECT s.event_type FROM eventpulse_store_staged(p_partition_days) s,
-        generate_series(1, s.events);
 END
 $$;

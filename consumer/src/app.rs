@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::config::{redact_url, Settings};
 use crate::dedup::{FilterSettings, RedisFilter};
 use crate::dlq::DeadLetters;
+use crate::event_rows;
 use crate::flush::Flusher;
 use crate::heartbeat::Heartbeat;
 use crate::http::{self, HttpState};
@@ -48,6 +49,7 @@ impl Application {
         // Warnings only: a non-durable Postgres or an old Redis weakens the
         // guarantees or the fast path, and the operator must hear of it.
         preflight::check_durability(&pool).await?;
+        event_rows::check_method(&pool, settings.write_method).await?;
         let store = Store::new(
             pool.clone(),
             &settings.group_id,

@@ -67,23 +67,25 @@ fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
-/// A field's length. Every field here is far below 2 GiB: messages are
-/// capped by `--max-message-bytes`, and a longer one saturates, which
-/// Postgres refuses as a row error (isolated and dead-lettered, not retried).
+/// A field's length. Every field comes from a message, and messages are
+/// capped by `--max-message-bytes` (at most 16 MiB), far below the 2 GiB a
+/// length can say.
 fn length(buf: &mut Vec<u8>, len: usize) {
-    let len = i32::try_from(len).unwrap_or(i32::MAX);
+    let len = i32::try_from(len).expect("a field of a capped message fits in i32");
     buf.extend_from_slice(&len.to_be_bytes());
 }
 
-/// Microseconds since 2000-01-01 UTC, timestamptz's binary form. A time
-/// beyond the i64 range (validation never lets one through) saturates, and
-/// Postgres refuses it as out of range: a row error, not a retry loop.
+/// Microseconds since 2000-01-01 UTC, timestamptz's binary form. Cannot
+/// overflow: chrono's whole range (about 262,000 years each way) fits in
+/// i64 microseconds.
 fn postgres_micros(at: DateTime<Utc>) -> i64 {
     let epoch = Utc
         .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
         .single()
         .expect("a valid date");
-    (at - epoch).num_microseconds().unwrap_or(i64::MAX)
+    (at - epoch)
+        .num_microseconds()
+        .expect("chrono's range fits in i64 microseconds")
 }
 
 #[cfg(test)]

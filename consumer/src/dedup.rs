@@ -40,8 +40,9 @@ const PENDING: &str = "p";
 const STORED: &str = "s";
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Cloned per flush lane: each clone keeps its own view of whether Redis
-/// answers (a multiplexed connection is shared underneath).
+/// Cloned per flush lane: each clone opens its own connection and keeps its
+/// own view of whether Redis answers (with several lanes, the degraded gauge
+/// is the last lane's view).
 #[derive(Clone)]
 pub struct RedisFilter {
     client: redis::Client,

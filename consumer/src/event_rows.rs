@@ -8,12 +8,12 @@
 //!   `eventpulse_store_staged()` moves them. No arrays are built or parsed,
 //!   and the rows are encoded straight from the validated events.
 //! - [`WriteMethod::Unnest`]: one call of `eventpulse_store_events` with
-//!   seven array parameters (which stages them server-side and calls the
-//!   same function): the method of before, kept to compare against and as a
-//!   fallback.
+//!   seven array parameters, the statement of before. It needs no temporary
+//!   table, so it is the fallback for a role that may not create one.
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::batch::PendingEvent;
 use crate::copy_binary;
@@ -121,4 +121,25 @@ async fn insert_by_unnest(
     .bind(partition_days)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Refuses to start with [`WriteMethod::Copy`] under a role that may not
+/// create temporary tables (`REVOKE TEMP ... FROM PUBLIC` on some managed or
+/// hardened servers): every batch would fail to stage and be retried forever.
+pub async fn check_method(pool: &PgPool, method: WriteMethod) -> anyhow::Result<()> {
+    if method != WriteMethod::Copy {
+        return Ok(());
+    }
+    let allowed: bool =
+        sqlx::query_scalar("SELECT has_database_privilege(current_database(), 'TEMP')")
+            .fetch_one(pool)
+            .await
+            .context("asking Postgres whether this role may create temporary tables")?;
+    anyhow::ensure!(
+        allowed,
+        "the database role may not create temporary tables, which --write-method copy stages \
+         each batch in: GRANT TEMP ON DATABASE to it, or set --write-method unnest \
+         (EVENTPULSE_WRITE_METHOD=unnest)"
+    );
+    Ok(())
 }

@@ -15,7 +15,8 @@
 //!   rebalance callbacks ([`kafka`]), where each new partition starts
 //!   ([`resume`], the decision, and [`resolve`], its inputs: the record
 //!   before the stored position is checked with a [`reader`] outside the group), every Kafka commit, and which Redis marks may be confirmed.
-//! - [`pipeline`]: the loop tying these together.
+//! - [`pipeline`]: the loop tying these together; [`lanes`]: with
+//!   `--flush-lanes` above 1, batches of disjoint partitions flushed side by side.
 //!
 //! Around it: [`config`] (flags > env > file > defaults), [`metrics`] (every
 //! Prometheus series), [`http`] (`/metrics`, `/healthz`, `/readyz`),

@@ -44,6 +44,15 @@ impl From<sqlx::Error> for StoreError {
             {
                 false
             }
+            // "Invalid binary data" and "bad COPY file format": our binary
+            // COPY encoding, or a staging table of another layout, not a
+            // row. Bisection would dead-letter every valid event; retrying
+            // keeps them (and the logs name the cause).
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22P03" | "22P04")) =>
+            {
+                false
+            }
             sqlx::Error::Database(db) => db
                 .code()
                 .is_some_and(|code| ROW_CAUSED_CLASSES.iter().any(|c| code.starts_with(c))),

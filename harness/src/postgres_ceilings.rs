@@ -57,6 +57,12 @@ async fn store_staged(conn: &mut PgConnection, next: i64) -> anyhow::Result<usiz
         sqlx::query_scalar("SELECT coalesce(sum(events), 0)::int8 FROM eventpulse_store_staged(1)")
             .fetch_one(&mut *conn)
             .await?;
+    advance_offset(conn, next).await?;
+    Ok(inserted as usize)
+}
+
+/// The offsets upsert every measured batch makes, as the consumer's does.
+async fn advance_offset(conn: &mut PgConnection, next: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO consumer_offsets (group_id, topic, partition, epoch, next_offset) \
          VALUES ('bench', 'bench', 0, 0, $1) \
@@ -65,7 +71,7 @@ async fn store_staged(conn: &mut PgConnection, next: i64) -> anyhow::Result<usiz
     .bind(next)
     .execute(&mut *conn)
     .await?;
-    Ok(inserted as usize)
+    Ok(())
 }
 
 /// Server-side `INSERT ... SELECT`: the rows are loaded into a plain table
@@ -203,14 +209,7 @@ pub async fn write_batch_unpartitioned(
             "synthetic events are distinct"
         );
         let last = chunk.last().map_or(0, |e| e.origin.offset + 1);
-        sqlx::query(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, epoch, next_offset) \
-             VALUES ('bench', 'bench', 0, 0, $1) \
-             ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-        )
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+        advance_offset(&mut tx, last).await?;
         tx.commit().await?;
     }
     let rate = Rate::since(events.len() as u64, started);

@@ -90,7 +90,15 @@ fn rows_go_in_by_copy_unless_unnest_is_asked_for() {
     assert_eq!(settings.write_method, WriteMethod::Copy);
     let settings = parse(&["--write-method", "unnest"]).unwrap();
     assert_eq!(settings.write_method, WriteMethod::Unnest);
-    assert_eq!(settings.flush_lanes, 2 - 1, "one flush lane unless asked");
     let refused = Cli::try_parse_from(["eventpulse-consumer", "--write-method", "insert"]);
     assert!(refused.unwrap_err().to_string().contains("copy, unnest"));
+}
+
+#[test]
+fn one_flush_lane_unless_asked() {
+    let settings = Settings::from_layer(Layer::default()).unwrap();
+    assert_eq!(settings.flush_lanes, 1);
+    assert_eq!(parse(&["--flush-lanes", "3"]).unwrap().flush_lanes, 3);
+    let err = parse(&["--flush-lanes", "0"]).unwrap_err().to_string();
+    assert!(err.contains("--flush-lanes"), "{err}");
 }

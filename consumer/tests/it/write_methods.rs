@@ -4,12 +4,15 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use eventpulse_consumer::batch::{EventRow, Origin, PendingEvent};
-use eventpulse_consumer::event_rows::WriteMethod;
+use eventpulse_consumer::event_rows::{self, WriteMethod};
 use eventpulse_consumer::position::{PartitionOffset, Position, StoredPosition};
 use eventpulse_consumer::schema;
 use eventpulse_consumer::store::{DeadLetterForm, Store};
 use eventpulse_events::EventType;
 use eventpulse_testkit::TestDatabase;
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -114,4 +117,43 @@ async fn copy_and_unnest_store_the_same_rows_and_isolate_the_same_refused_row() 
     assert_eq!(copy_rows, unnest_rows);
     assert!(!copy_rollups.is_empty());
     assert_eq!(copy_rollups, unnest_rollups);
+}
+
+#[tokio::test]
+async fn copy_is_refused_at_start_for_a_role_without_temp_but_unnest_is_not() {
+    let db = TestDatabase::create().await.expect("create database");
+    let admin = PgPool::connect(&db.url).await.expect("connect");
+    let role = format!("ep_no_temp_{}", Uuid::new_v4().simple());
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!(r#"REVOKE TEMP ON DATABASE "{}" FROM PUBLIC"#, db.name),
+        format!(r#"GRANT CONNECT ON DATABASE "{}" TO {role}"#, db.name),
+    ] {
+        sqlx::query(&sql).execute(&admin).await.expect(&sql);
+    }
+    let options = PgConnectOptions::from_str(&db.url).expect("database url");
+    let limited = PgPool::connect_with(options.username(&role))
+        .await
+        .expect("connect as role");
+    let refused = event_rows::check_method(&limited, WriteMethod::Copy)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("--write-method unnest"), "{refused}");
+    event_rows::check_method(&limited, WriteMethod::Unnest)
+        .await
+        .expect("unnest needs no temporary table");
+    event_rows::check_method(&admin, WriteMethod::Copy)
+        .await
+        .expect("the owner may create temporary tables");
+    limited.close().await;
+    admin.close().await;
+    db.drop_now().await.unwrap();
+    let cleanup = PgPool::connect(&eventpulse_testkit::admin_database_url())
+        .await
+        .expect("connect admin");
+    sqlx::query(&format!("DROP ROLE {role}"))
+        .execute(&cleanup)
+        .await
+        .expect("drop role");
 }
