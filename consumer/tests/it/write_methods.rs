@@ -7,7 +7,7 @@ use eventpulse_consumer::batch::{EventRow, Origin, PendingEvent};
 use eventpulse_consumer::event_rows::{self, WriteMethod};
 use eventpulse_consumer::position::{PartitionOffset, Position, StoredPosition};
 use eventpulse_consumer::schema;
-use eventpulse_consumer::store::{DeadLetterForm, Store};
+use eventpulse_consumer::store::{DeadLetterForm, Store, StoreError};
 use eventpulse_events::EventType;
 use eventpulse_testkit::TestDatabase;
 use std::str::FromStr;
@@ -156,4 +156,32 @@ async fn copy_is_refused_at_start_for_a_role_without_temp_but_unnest_is_not() {
         .execute(&cleanup)
         .await
         .expect("drop role");
+}
+
+#[tokio::test]
+async fn a_malformed_copy_stream_is_retried_not_blamed_on_a_row() {
+    let db = TestDatabase::create().await.expect("create database");
+    let pool = PgPool::connect(&db.url).await.expect("connect");
+    schema::migrate(&pool).await.expect("migrate");
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("SELECT eventpulse_prepare_staging()")
+        .execute(&mut *conn)
+        .await
+        .expect("staging table");
+    // What a bug in our encoder would send: not the binary COPY signature.
+    let mut copy = conn
+        .copy_in_raw("COPY pg_temp.eventpulse_staged FROM STDIN (FORMAT binary)")
+        .await
+        .expect("copy starts");
+    copy.send(&b"not a binary copy stream"[..])
+        .await
+        .expect("send");
+    let error = copy.finish().await.unwrap_err();
+    assert!(
+        matches!(StoreError::from(error), StoreError::Unavailable(_)),
+        "a format error must not make bisection dead-letter every row"
+    );
+    drop(conn);
+    pool.close().await;
+    db.drop_now().await.unwrap();
 }
