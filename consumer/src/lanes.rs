@@ -87,12 +87,19 @@ impl Lane {
         }
     }
 
-    /// Starts making the filling batch durable, if it has messages and no
-    /// flush is in flight; `confirm` are the ids Redis may now mark stored.
-    pub fn start_flush(&mut self, confirm: Vec<Uuid>, shutdown: &ShutdownFlag) -> bool {
+    /// Whether a flush can start now: messages waiting, none in flight.
+    pub fn can_start(&self) -> bool {
+        self.is_idle() && !self.batch.is_empty()
+    }
+
+    /// Starts making the filling batch durable; `confirm` are the ids Redis
+    /// may now mark stored. The caller checks [`Lane::can_start`] first, so
+    /// that it only takes those ids from the commit stage for a flush that
+    /// will confirm them.
+    pub fn start_flush(&mut self, confirm: Vec<Uuid>, shutdown: &ShutdownFlag) {
         self.apply_new_instance();
-        if self.batch.is_empty() || !self.is_idle() {
-            return false;
+        if !self.can_start() {
+            return;
         }
         let Some(FlushStage::Idle(mut flusher)) = self.flush.take() else {
             unreachable!("checked idle above");
@@ -110,7 +117,6 @@ impl Lane {
             progress,
             bytes,
         }));
-        true
     }
 
     /// The flush ended: the lane is idle again; returns what it flushed.

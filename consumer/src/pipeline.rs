@@ -303,7 +303,8 @@ impl Running {
     /// Starts making `lane`'s batch durable, if it is idle and has messages.
     fn start_flush(&mut self, lane: usize) {
         let lane = &mut self.lanes[lane];
-        if lane.is_idle() && !lane.batch.is_empty() {
+        if lane.can_start() {
+            // Taken only when a flush starts: these ids go with it.
             let confirm = self.consumer.context().commits.take_confirmable();
             lane.start_flush(confirm, &self.shutdown);
         }
