@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the dashboard page (dashboard/, Vite + Chart.js from the npm
-# registry) that eventpulse-api serves at /, installing what it needs:
+# registry) that eventpulse-api serves at /, and its Swagger UI page at
+# /docs (swagger-ui-dist from npm), installing what it needs:
 #   scripts/dashboard.sh build     npm ci (when the lock file changed), then
 #                                  vite build into dashboard/dist/ (when a
 #                                  source changed)
@@ -37,8 +38,8 @@ install_packages() {
 # vite build only when a source is newer than the built page.
 build_page() {
   local built="$DIR/dist/index.html"
-  if [[ -f $built ]] && [[ -z $(find "$DIR/index.html" "$DIR/src" "$DIR/public" "$DIR/vite.config.js" \
-    "$DIR/package-lock.json" -newer "$built" -print -quit 2>/dev/null) ]]; then
+  if [[ -f $built && -f $DIR/dist/docs.html ]] && [[ -z $(find "$DIR/index.html" "$DIR/docs.html" "$DIR/src" "$DIR/public" \
+    "$DIR/vite.config.js" "$DIR/package-lock.json" -newer "$built" -print -quit 2>/dev/null) ]]; then
     return
   fi
   log "building the dashboard into dashboard/dist"
