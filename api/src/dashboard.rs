@@ -1,5 +1,6 @@
-//! The dashboard: `GET /` serves the single page built from `dashboard/`
-//! (Vite; its own README), and every other path the router does not know is
+//! The dashboard: `GET /` serves the page built from `dashboard/` (Vite; its
+//! own README), `GET /docs` the Swagger UI page built beside it over
+//! `/openapi.json`, and every other path the router does not know is
 //! looked up among the built files (`/assets/...`) before it is a JSON 404.
 //! The files are read from `--dashboard-dir` at request time, not embedded,
 //! so `cargo build` needs no Node.js and a rebuilt page needs no restart.
@@ -15,7 +16,7 @@ use tower_http::set_status::SetStatus;
 use crate::config::DashboardDir;
 use crate::state::AppState;
 
-/// What `/` answers when the folder holds no built page.
+/// What `/` and `/docs` answer when the folder holds no built page.
 const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>eventpulse</title>\
 <h1>The dashboard is not built</h1>\
 <p>Build it with <code>npm --prefix dashboard ci &amp;&amp; npm --prefix dashboard run build</code> \
@@ -24,7 +25,16 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>eventpulse</t
 <a href=\"/openapi.json\">/openapi.json</a>.</p>";
 
 pub async fn index(State(state): State<AppState>) -> Response {
-    match tokio::fs::read_to_string(state.dashboard_dir.join("index.html")).await {
+    page(&state.dashboard_dir, "index.html").await
+}
+
+/// Swagger UI, a second Vite page, so the API reference needs no CDN.
+pub async fn docs(State(state): State<AppState>) -> Response {
+    page(&state.dashboard_dir, "docs.html").await
+}
+
+async fn page(dir: &Path, file: &str) -> Response {
+    match tokio::fs::read_to_string(dir.join(file)).await {
         // The page names its hashed assets, so only it must never be stale.
         Ok(page) => ([(header::CACHE_CONTROL, "no-cache")], Html(page)).into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Html(NOT_BUILT)).into_response(),
@@ -40,12 +50,12 @@ pub fn files<S>(dir: &Path, not_found: S) -> ServeDir<SetStatus<S>> {
         .not_found_service(not_found)
 }
 
-/// Says at start-up that `/` will only explain how to build the page.
+/// Says at start-up that `/` and `/docs` will only explain how to build the page.
 pub fn warn_if_missing(dashboard: &DashboardDir) {
     if !dashboard.is_built() {
         tracing::warn!(
             dir = %dashboard.path.display(),
-            "the dashboard is not built, so GET / only explains how to build it: \
+            "the dashboard is not built, so GET / and GET /docs only explain how to build it: \
              npm --prefix dashboard ci && npm --prefix dashboard run build"
         );
     }

@@ -45,6 +45,8 @@ fn table() -> RouteTable {
         routes: Vec::new(),
     }
     .add(Method::GET, "/", dashboard::index)
+    .add(Method::GET, "/docs", dashboard::docs)
+    .add(Method::GET, "/docs/", dashboard::docs)
     .add(Method::GET, "/stats/hourly", stats::hourly)
     .add(Method::GET, "/stats/top-users", stats::top_users)
     .add(Method::GET, "/stats/dead-letters", stats::dead_letters)

@@ -1,7 +1,8 @@
 //! What the dashboard reads, against rows seeded straight into Postgres:
 //! hourly counts by type, dead letters by reason, committed events per
 //! second, the consumers that reported, a stream resumed through the query
-//! string, and the page itself (served, or an explanation when not built).
+//! string, and the pages themselves, `/` and `/docs` (served, or an
+//! explanation when not built).
 
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
@@ -236,6 +237,7 @@ async fn the_page_is_served_and_unknown_paths_stay_json_404s() {
     std::fs::create_dir_all(dir.join("assets")).expect("dashboard dir");
     std::fs::write(base.join("secret.txt"), SECRET).expect("a file beside the folder");
     std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").expect("page");
+    std::fs::write(dir.join("docs.html"), "<!doctype html><title>d</title>").expect("docs page");
     std::fs::write(dir.join("assets/app.js"), "console.log(1)").expect("asset");
     let mut layer = stack.layer();
     layer.dashboard_dir = Some(dir.clone());
@@ -245,6 +247,12 @@ async fn the_page_is_served_and_unknown_paths_stay_json_404s() {
     assert_eq!(status, StatusCode::OK);
     assert!(kind.starts_with("text/html"), "{kind}");
     assert_eq!(body, "<!doctype html><title>t</title>");
+    for path in ["/docs", "/docs/"] {
+        let (status, kind, body) = fetch(&api, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        assert_eq!(body, "<!doctype html><title>d</title>", "{path}");
+    }
     let (status, kind, _) = fetch(&api, "/assets/app.js").await;
     assert_eq!(status, StatusCode::OK);
     assert!(kind.contains("javascript"), "{kind}");
@@ -278,9 +286,11 @@ async fn the_page_is_served_and_unknown_paths_stay_json_404s() {
     let mut settings = eventpulse_api::Settings::from_layer(layer).expect("settings");
     settings.dashboard.path = dir.join("not-there");
     let api = crate::support::start(settings).await;
-    let (status, _, body) = fetch(&api, "/").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(body.contains("npm --prefix dashboard"), "{body}");
+    for path in ["/", "/docs"] {
+        let (status, _, body) = fetch(&api, path).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(body.contains("npm --prefix dashboard"), "{path}: {body}");
+    }
     api.stop().await;
 
     // Chosen by hand, it must hold a built page: a one-line error at start-up.
