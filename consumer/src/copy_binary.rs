@@ -9,8 +9,19 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::batch::PendingEvent;
 
 /// Columns of `eventpulse_staged`, in order: what every row carries.
-pub const COLUMNS: &str =
-    "event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset, ord";
+macro_rules! columns {
+    () => {
+        "event_id, event_type, user_id, occurred_at, payload, kafka_partition, kafka_offset, ord"
+    };
+}
+pub const COLUMNS: &str = columns!();
+
+/// The statement that streams rows of this format into the staging table.
+pub const COPY_INTO_STAGING: &str = concat!(
+    "COPY pg_temp.eventpulse_staged (",
+    columns!(),
+    ") FROM STDIN (FORMAT binary)"
+);
 
 const FIELDS: i16 = 8;
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";

@@ -56,16 +56,8 @@ async fn insert_by_copy(
     events: &[&PendingEvent],
     partition_days: i32,
 ) -> Result<InsertedByType, StoreError> {
-    let statement = format!(
-        "COPY pg_temp.eventpulse_staged ({}) FROM STDIN (FORMAT binary)",
-        copy_binary::COLUMNS
-    );
-    // The session's staging table (see the migration): made by its first
-    // batch, and checked by every one, since a pooler may hand over a new session.
-    sqlx::query("SELECT eventpulse_prepare_staging()")
-        .execute(&mut *conn)
-        .await?;
-    let mut copy = conn.copy_in_raw(&statement).await?;
+    prepare_staging(conn).await?;
+    let mut copy = conn.copy_in_raw(copy_binary::COPY_INTO_STAGING).await?;
     let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
     copy_binary::header(&mut buf);
     for (ord, pending) in events.iter().enumerate() {
@@ -83,6 +75,16 @@ async fn insert_by_copy(
         .bind(partition_days)
         .fetch_all(&mut *conn)
         .await?)
+}
+
+/// Makes sure the session has its staging table (see the migration): made
+/// by its first batch and checked by every one, since a pooler may hand over
+/// a new session.
+pub async fn prepare_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT eventpulse_prepare_staging()")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn insert_by_unnest(

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use eventpulse_consumer::batch::PendingEvent;
 use eventpulse_consumer::copy_binary;
-use eventpulse_consumer::event_rows::WriteMethod;
+use eventpulse_consumer::event_rows::{self, WriteMethod};
 use eventpulse_consumer::schema;
 use eventpulse_consumer::store::{DeadLetterForm, Store};
 use eventpulse_testkit::TestDatabase;
@@ -50,15 +50,15 @@ fn encode(events: &[PendingEvent], first_ord: usize) -> Vec<u8> {
     buf
 }
 
-/// Stores what is staged, advances the offset, commits: the tail of every
-/// measured batch. Returns the rows inserted.
-async fn store_staged(conn: &mut PgConnection, next: i64) -> anyhow::Result<usize> {
+/// Stores the `rows` staged (all new: the synthetic events are distinct)
+/// and advances the offset: the tail of every measured batch.
+async fn store_staged(conn: &mut PgConnection, rows: usize) -> anyhow::Result<()> {
     let inserted: i64 =
         sqlx::query_scalar("SELECT coalesce(sum(events), 0)::int8 FROM eventpulse_store_staged(1)")
             .fetch_one(&mut *conn)
             .await?;
-    advance_offset(conn, next).await?;
-    Ok(inserted as usize)
+    anyhow::ensure!(inserted as usize == rows, "synthetic events are distinct");
+    advance_offset(conn, rows as i64).await
 }
 
 /// The offsets upsert every measured batch makes, as the consumer's does.
@@ -99,9 +99,7 @@ pub async fn server_side(events: &[PendingEvent], batch: usize) -> anyhow::Resul
     let started = Instant::now();
     for (n, chunk) in events.chunks(batch).enumerate() {
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT eventpulse_prepare_staging()")
-            .execute(&mut *tx)
-            .await?;
+        event_rows::prepare_staging(&mut tx).await?;
         let from = (n * batch) as i32;
         sqlx::query(
             "INSERT INTO pg_temp.eventpulse_staged SELECT * FROM bench_source \
@@ -111,8 +109,7 @@ pub async fn server_side(events: &[PendingEvent], batch: usize) -> anyhow::Resul
         .bind(from + chunk.len() as i32)
         .execute(&mut *tx)
         .await?;
-        let inserted = store_staged(&mut tx, chunk.len() as i64).await?;
-        anyhow::ensure!(inserted == chunk.len(), "synthetic events are distinct");
+        store_staged(&mut tx, chunk.len()).await?;
         tx.commit().await?;
     }
     let rate = Rate::since(events.len() as u64, started);
@@ -125,22 +122,15 @@ pub async fn server_side(events: &[PendingEvent], batch: usize) -> anyhow::Resul
 pub async fn copy_binary(events: &[PendingEvent], batch: usize) -> anyhow::Result<Rate> {
     let (db, pool) = fresh().await?;
     let encoded: Vec<Vec<u8>> = events.chunks(batch).map(|c| encode(c, 0)).collect();
-    let statement = format!(
-        "COPY pg_temp.eventpulse_staged ({}) FROM STDIN (FORMAT binary)",
-        copy_binary::COLUMNS
-    );
     let mut conn = pool.acquire().await?;
     let started = Instant::now();
     for (bytes, chunk) in encoded.iter().zip(events.chunks(batch)) {
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT eventpulse_prepare_staging()")
-            .execute(&mut *tx)
-            .await?;
-        let mut copy = tx.copy_in_raw(&statement).await?;
+        event_rows::prepare_staging(&mut tx).await?;
+        let mut copy = tx.copy_in_raw(copy_binary::COPY_INTO_STAGING).await?;
         copy.send(bytes.as_slice()).await?;
         copy.finish().await?;
-        let inserted = store_staged(&mut tx, chunk.len() as i64).await?;
-        anyhow::ensure!(inserted == chunk.len(), "synthetic events are distinct");
+        store_staged(&mut tx, chunk.len()).await?;
         tx.commit().await?;
     }
     let rate = Rate::since(events.len() as u64, started);
