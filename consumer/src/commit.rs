@@ -12,7 +12,7 @@
 //! a revoked partition's Kafka offset can never be moved by this member again.
 //!
 //! Kafka's commit is handed to librdkafka before Redis is told the batch's
-//! events are stored (the next flush confirms them), so a Redis "stored" mark
+//! events are stored (the lane's next flush confirms them), so a Redis "stored" mark
 //! normally lies behind Kafka's committed offset: that is what lets a later
 //! owner notice that Postgres lost commits (Kafka ahead of Postgres) before
 //! trusting any mark (see `resume.rs`). The async commit may still be in
@@ -25,7 +25,6 @@ use std::sync::Mutex;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::{Offset, TopicPartitionList};
-use uuid::Uuid;
 
 use crate::metrics::{Dependency, Metrics};
 use crate::partitions::{Admission, Partitions};
@@ -57,7 +56,6 @@ pub struct StartAt {
 struct State {
     partitions: Partitions,
     changes: Vec<GroupChange>,
-    confirmable: Vec<Uuid>,
 }
 
 pub struct Commits {
@@ -205,40 +203,28 @@ impl Commits {
     }
 
     /// A batch is durable in Postgres: commit its offsets to Kafka (async)
-    /// for the partitions still owned under the batch's generations; its
-    /// events may be confirmed in Redis from the next flush on, once the
-    /// commit has been handed to librdkafka.
+    /// for the partitions still owned under the batch's generations. Returns
+    /// whether the commit was handed to librdkafka, after which the batch's
+    /// events may be confirmed in Redis (by its lane's next flush).
     pub fn flushed<C: ConsumerContext>(
         &self,
         consumer: &impl Consumer<C>,
         progress: &[(Generation, PartitionOffset)],
-        mut ids: Vec<Uuid>,
-    ) {
+    ) -> bool {
         let advanced = self.state().partitions.record_durable(progress);
-        if advanced.is_empty() {
-            return;
-        }
-        if self.commit(
-            consumer,
-            &advanced,
-            CommitMode::Async,
-            "committing offsets to Kafka",
-        ) {
-            self.state().confirmable.append(&mut ids);
-        }
+        !advanced.is_empty()
+            && self.commit(
+                consumer,
+                &advanced,
+                CommitMode::Async,
+                "committing offsets to Kafka",
+            )
     }
 
-    /// Event ids whose rows and offsets are durable in Postgres and Kafka.
-    pub fn take_confirmable(&self) -> Vec<Uuid> {
-        std::mem::take(&mut self.state().confirmable)
-    }
-
-    /// Shutdown: commits every durable offset synchronously and returns the
-    /// ids that may then be confirmed in Redis.
-    pub fn finish<C: ConsumerContext>(&self, consumer: &impl Consumer<C>) -> Vec<Uuid> {
+    /// Shutdown: commits every durable offset synchronously.
+    pub fn finish<C: ConsumerContext>(&self, consumer: &impl Consumer<C>) {
         let durable = self.state().partitions.durable();
         self.commit(consumer, &durable, CommitMode::Sync, "final Kafka commit");
-        self.take_confirmable()
     }
 
     /// Returns whether the commit was made (async: handed to librdkafka).

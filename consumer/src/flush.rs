@@ -1,7 +1,7 @@
 //! Making one batch durable, in the order that keeps "nothing lost, nothing
 //! twice":
 //!
-//! 1. confirm in Redis the previous batches whose Kafka commit was made;
+//! 1. confirm in Redis the lane's previous batches whose Kafka commit was made;
 //! 2. keep the first copy of each event id in the batch;
 //! 3. claim the ids in Redis and drop those Redis knows are stored;
 //! 4. produce the rejected messages to the dead-letter topic and wait for acks;
@@ -9,7 +9,7 @@
 //!    NOTHING`: the backstop), record the dead letters, advance the offsets.
 //!
 //! Offsets are committed to Kafka by the commit stage after this returns, and
-//! only then are the batch's ids confirmed in Redis (by the next flush).
+//! only then are the batch's ids confirmed in Redis (by its lane's next flush).
 //! Transient failures are retried until they succeed or shutdown is
 //! requested; a row that Postgres refuses on its own is isolated by
 //! bisection and dead-lettered, and the next copy of its id, if the batch has

@@ -43,6 +43,12 @@ pub struct Lane {
     flush: Option<FlushStage>,
     /// A new database identity for Redis marks, applied when idle.
     new_instance: Option<Uuid>,
+    /// Ids of this lane's durable batches whose Kafka commit was made, for
+    /// its next flush to confirm in Redis before it claims. Owned by the lane
+    /// (not shared by all lanes) because a replay lands in the partition,
+    /// hence the lane, of its original: confirming in the same task as the
+    /// claim orders the two, which separate Redis connections do not.
+    confirmable: Vec<Uuid>,
 }
 
 impl Lane {
@@ -52,6 +58,7 @@ impl Lane {
             deadline: None,
             flush: Some(FlushStage::Idle(Box::new(flusher))),
             new_instance: None,
+            confirmable: Vec::new(),
         }
     }
 
@@ -74,6 +81,9 @@ impl Lane {
 
     /// Marks under `instance` from the next flush on.
     pub fn set_instance(&mut self, instance: Uuid) {
+        // Ids stored under the old identity may be among the commits
+        // Postgres lost: never mark them stored under the new one.
+        self.confirmable.clear();
         self.new_instance = Some(instance);
         self.apply_new_instance();
     }
@@ -92,15 +102,26 @@ impl Lane {
         self.is_idle() && !self.batch.is_empty()
     }
 
-    /// Starts making the filling batch durable; `confirm` are the ids Redis
-    /// may now mark stored. The caller checks [`Lane::can_start`] first, so
-    /// that it only takes those ids from the commit stage for a flush that
-    /// will confirm them.
-    pub fn start_flush(&mut self, confirm: Vec<Uuid>, shutdown: &ShutdownFlag) {
+    /// `ids` are durable and their Kafka commit made: the next flush
+    /// confirms them in Redis.
+    pub fn confirm_later(&mut self, mut ids: Vec<Uuid>) {
+        self.confirmable.append(&mut ids);
+    }
+
+    /// Ids not confirmed yet (shutdown confirms them once Kafka has the
+    /// final commit).
+    pub fn take_confirmable(&mut self) -> Vec<Uuid> {
+        std::mem::take(&mut self.confirmable)
+    }
+
+    /// Starts making the filling batch durable, if the lane is idle and has
+    /// messages; the flush first confirms this lane's earlier batches.
+    pub fn start_flush(&mut self, shutdown: &ShutdownFlag) {
         self.apply_new_instance();
         if !self.can_start() {
             return;
         }
+        let confirm = std::mem::take(&mut self.confirmable);
         let Some(FlushStage::Idle(mut flusher)) = self.flush.take() else {
             unreachable!("checked idle above");
         };

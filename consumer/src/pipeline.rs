@@ -302,12 +302,7 @@ impl Running {
 
     /// Starts making `lane`'s batch durable, if it is idle and has messages.
     fn start_flush(&mut self, lane: usize) {
-        let lane = &mut self.lanes[lane];
-        if lane.can_start() {
-            // Taken only when a flush starts: these ids go with it.
-            let confirm = self.consumer.context().commits.take_confirmable();
-            lane.start_flush(confirm, &self.shutdown);
-        }
+        self.lanes[lane].start_flush(&self.shutdown);
     }
 
     /// Starts every idle lane whose batch is due by linger.
@@ -340,11 +335,9 @@ impl Running {
             "batch committed"
         );
         let commits = &self.consumer.context().commits;
-        commits.flushed(
-            self.consumer.as_ref(),
-            &in_flight.progress,
-            report.stored_ids,
-        );
+        if commits.flushed(self.consumer.as_ref(), &in_flight.progress) {
+            self.lanes[index].confirm_later(report.stored_ids);
+        }
         let lane = &self.lanes[index];
         let due = lane.deadline.is_some_and(|at| at <= Instant::now());
         if due || !self.lane_has_room(lane) {
@@ -380,7 +373,13 @@ impl Running {
             };
             self.flushed(index, flusher, report);
         }
-        let confirm = self.commits().finish(self.consumer.as_ref());
+        self.commits().finish(self.consumer.as_ref());
+        // Their async commits were made when they became confirmable.
+        let confirm: Vec<_> = self
+            .lanes
+            .iter_mut()
+            .flat_map(Lane::take_confirmable)
+            .collect();
         if let Some(flusher) = self.lanes.iter_mut().find_map(Lane::idle_flusher) {
             let _ = tokio::time::timeout_at(
                 Instant::now() + Duration::from_secs(1),
