@@ -20,7 +20,11 @@
 //! - `numeric`: how many digits a payload number has once Postgres writes it
 //!   out; payload numbers keep their exact text (serde_json's
 //!   `arbitrary_precision`), and validation bounds them by [`MAX_NUMBER_DIGITS`].
+//! - `grpc` (feature `grpc`): the same events over gRPC, `eventpulse.v1`
+//!   from `proto/eventpulse/v1/events.proto`, mapped to the JSON above.
 
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod limits;
 mod numeric;
 pub mod reason;
