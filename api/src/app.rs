@@ -1,5 +1,6 @@
 //! Start-up: connect to Postgres (and, when ingestion is enabled, check the
-//! brokers and the topic), bind the listener, then serve until shutdown.
+//! brokers and the topic), bind the HTTP and gRPC listeners, then serve both
+//! until shutdown.
 //! Each failure is one line naming the setting and the password-free
 //! address. Ingestion is enabled by configuring at least one API key;
 //! without one the service starts read-only and says so.
@@ -18,16 +19,17 @@ use crate::config::Settings;
 use crate::dashboard;
 use crate::db;
 use crate::feed::Feed;
-use crate::http;
 use crate::kafka::{Ingestor, ProducerSettings, Watermarks};
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::{grpc, http};
 
 /// How long requests in flight may finish after shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
+    grpc_listener: TcpListener,
     state: AppState,
 }
 
@@ -52,6 +54,7 @@ impl Application {
             ))
         };
         let listener = startup::bind(settings.api_addr, "api_addr").await?;
+        let grpc_listener = startup::bind(settings.grpc_addr, "grpc_addr").await?;
         let metrics = Metrics::new();
         let feed = Feed::start(pool.clone(), settings.live_buffer_events, metrics.clone())
             .await
@@ -75,12 +78,21 @@ impl Application {
             dashboard_dir: Arc::new(settings.dashboard.path.clone()),
         };
         dashboard::warn_if_missing(&settings.dashboard);
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            grpc_listener,
+            state,
+        })
     }
 
     /// Where the API answers (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         startup::local_addr(&self.listener)
+    }
+
+    /// Where gRPC ingestion answers.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        startup::local_addr(&self.grpc_listener)
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight
@@ -95,22 +107,35 @@ impl Application {
         } else {
             "disabled"
         };
-        tracing::info!(addr = %self.addr(), ingestion, "API started");
+        tracing::info!(addr = %self.addr(), grpc_addr = %self.grpc_addr(), ingestion, "API started");
         let (pool, ingestor) = (self.state.pool.clone(), self.state.ingestor.clone());
         let feed = self.state.feed.clone();
-        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
             feed.stop();
             let _ = stopping.send(true);
         };
+        let when_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let grpc = grpc::serve(
+            self.grpc_listener,
+            self.state.clone(),
+            when_stopped(stopped.clone()),
+        );
         let serve = axum::serve(self.listener, http::router(self.state))
             .with_graceful_shutdown(shutdown)
             .into_future();
+        let serve = async {
+            let (http, grpc) = tokio::join!(serve, grpc);
+            http.map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))?;
+            grpc
+        };
         // A client that stops reading while keeping its connection open
         // would hold the graceful shutdown forever.
         let overrun = async move {
-            let _ = stopped.wait_for(|s| *s).await;
+            when_stopped(stopped).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         let served = tokio::select! {
@@ -124,6 +149,6 @@ impl Application {
             tokio::task::block_in_place(|| ingestor.flush());
         }
         pool.close().await;
-        served.map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))
+        served
     }
 }

@@ -60,6 +60,10 @@ pub struct Layer {
     /// Address the HTTP API listens on (port 0 picks a free port).
     #[arg(long, env = "EVENTPULSE_API_ADDR")]
     pub api_addr: Option<SocketAddr>,
+    /// Address gRPC ingestion (`eventpulse.v1.EventService`, health,
+    /// reflection) listens on (port 0 picks a free port).
+    #[arg(long, env = "EVENTPULSE_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
     /// Keys accepted in `X-API-Key` for ingestion, comma-separated, at least
     /// 16 characters each. None: ingestion is disabled (503), queries work.
     #[arg(
@@ -135,6 +139,7 @@ pub struct Settings {
     pub topic: String,
     pub database_url: String,
     pub api_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
     pub api_keys: ApiKeys,
     pub max_batch_events: usize,
     pub max_body_bytes: usize,
@@ -173,6 +178,9 @@ impl Settings {
             api_addr: layer
                 .api_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            grpc_addr: layer
+                .grpc_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             api_keys: api_keys(layer.api_keys.unwrap_or_default())?,
             max_batch_events: in_range("max_batch_events", layer.max_batch_events, 500, 1, 10_000)?,
             max_body_bytes: in_range(
@@ -213,6 +221,7 @@ layer_over!(Layer {
     topic,
     database_url,
     api_addr,
+    grpc_addr,
     api_keys,
     max_batch_events,
     max_body_bytes,

@@ -71,6 +71,21 @@ impl ApiError {
         }
     }
 
+    /// Logs a dependency's failure or a bug with its whole source chain,
+    /// once, where the answer is made (HTTP or gRPC); the rest is the
+    /// client's to fix and is only counted.
+    pub fn log(&self) {
+        match self {
+            Self::Unavailable { dependency, source } => {
+                tracing::warn!(dependency = dependency.label(), error = %format!("{source:#}"), "dependency unavailable");
+            }
+            Self::Internal(source) => {
+                tracing::error!(error = %format!("{source:#}"), "request failed");
+            }
+            _ => {}
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadParameter { .. } | Self::BadBody(_) | Self::InvalidEvents(_) => {
@@ -99,15 +114,7 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Unavailable { dependency, source } => {
-                tracing::warn!(dependency = dependency.label(), error = %format!("{source:#}"), "dependency unavailable");
-            }
-            Self::Internal(source) => {
-                tracing::error!(error = %format!("{source:#}"), "request failed");
-            }
-            _ => {}
-        }
+        self.log();
         let body = ErrorBody {
             error: self.to_string(),
             parameter: match &self {

@@ -10,6 +10,8 @@
 //! without creating partial duplicates. Otherwise every event is produced
 //! (its original bytes, keyed by `payload.userId`) and the answer, `202
 //! {"accepted": [ids]}`, is sent only once Kafka acknowledged all of them.
+//! [`accept`] is that contract, shared with gRPC's `EventService`
+//! ([`crate::grpc`]).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -49,17 +51,21 @@ pub async fn ingest_batch(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let body = read_body(body, state.max_body_bytes)?;
     let events = json_array::split(&body).map_err(|e| ApiError::BadBody(e.to_string()))?;
-    if events.is_empty() {
+    check_batch_len(events.len(), state.max_batch_events)?;
+    ingest(&state, &events).await
+}
+
+/// A batch holds at least one event and at most `--max-batch-events`.
+pub fn check_batch_len(len: usize, max: usize) -> Result<(), ApiError> {
+    if len == 0 {
         return Err(ApiError::BadBody("the batch is empty".into()));
     }
-    if events.len() > state.max_batch_events {
+    if len > max {
         return Err(ApiError::BadBody(format!(
-            "the batch has {} events, the limit is {}",
-            events.len(),
-            state.max_batch_events
+            "the batch has {len} events, the limit is {max}"
         )));
     }
-    ingest(&state, &events).await
+    Ok(())
 }
 
 /// The body, or 413 when it exceeded the limit while being read.
@@ -77,6 +83,14 @@ async fn ingest(
     state: &AppState,
     events: &[&[u8]],
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let accepted = accept(state, events).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
+}
+
+/// Validates every event, then produces all of them and returns their ids
+/// once the broker acknowledged every one; nothing is produced if any is
+/// invalid. Shared by the HTTP routes and gRPC's `EventService`.
+pub async fn accept(state: &AppState, events: &[&[u8]]) -> Result<Vec<Uuid>, ApiError> {
     let valid = validate_all(state, events)?;
     let records: Vec<Record<'_>> = valid
         .iter()
@@ -97,8 +111,7 @@ async fn ingest(
     for event in &valid {
         state.metrics.ingested(event.event_type);
     }
-    let accepted = valid.iter().map(|event| event.event_id).collect();
-    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
+    Ok(valid.iter().map(|event| event.event_id).collect())
 }
 
 /// Every event valid, or a 400 listing every invalid one (counted by reason).

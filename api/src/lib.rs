@@ -27,6 +27,8 @@
 //!   [`auth`] (`X-API-Key` against the [`keys`], constant-time), validated with the shared
 //!   `eventpulse-events` rules, split by [`json_array`], produced by
 //!   [`kafka`] and answered 202 only after the broker acknowledged.
+//! - [`grpc`]: the same ingestion over gRPC (`eventpulse.v1.EventService`,
+//!   `--grpc-addr`), with the standard health and reflection services.
 //!
 //! Around them: [`http`] (the route table, `/healthz`, `/metrics`,
 //! `/openapi.json` and the request metrics middleware), [`state`] (what every
@@ -47,6 +49,7 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod json_array;

@@ -19,6 +19,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    grpc_requests: IntCounterVec,
+    grpc_duration: HistogramVec,
     ingested: IntCounterVec,
     rejected: IntCounterVec,
     dependency_errors: IntCounterVec,
@@ -49,8 +51,27 @@ impl Metrics {
                         "eventpulse_api_request_duration_seconds",
                         "Time to answer a request, by route template and method",
                     )
-                    .buckets(buckets),
+                    .buckets(buckets.clone()),
                     &["route", "method"],
+                ),
+            ),
+            grpc_requests: register(
+                &r,
+                counter_vec(
+                    "eventpulse_api_grpc_requests_total",
+                    "gRPC calls answered, by method and status code",
+                    &["method", "code"],
+                ),
+            ),
+            grpc_duration: register(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "eventpulse_api_grpc_request_duration_seconds",
+                        "Time to answer a gRPC call, by method",
+                    )
+                    .buckets(buckets),
+                    &["method"],
                 ),
             ),
             ingested: register(
@@ -118,6 +139,14 @@ impl Metrics {
             .inc();
         self.duration
             .with_label_values(&[route, method])
+            .observe(took.as_secs_f64());
+    }
+
+    /// A gRPC call under `method` ended with `code` (e.g. `INVALID_ARGUMENT`).
+    pub fn grpc_request(&self, method: &str, code: &str, took: Duration) {
+        self.grpc_requests.with_label_values(&[method, code]).inc();
+        self.grpc_duration
+            .with_label_values(&[method])
             .observe(took.as_secs_f64());
     }
 

@@ -10,6 +10,7 @@ fn key(text: &str) -> Secret {
 fn defaults_suit_the_local_stack() {
     let settings = Settings::from_layer(Layer::default()).expect("defaults are valid");
     assert_eq!(settings.api_addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50051");
     assert_eq!(settings.topic, "events");
     assert!(settings.api_keys.is_empty());
     assert_eq!(settings.max_batch_events, 500);

@@ -8,6 +8,7 @@ mod support;
 mod browser;
 mod dashboard_api;
 mod end_to_end;
+mod grpc;
 mod ingest;
 mod listing;
 mod live;

@@ -59,6 +59,7 @@ impl Stack {
             topic: Some(self.topic.clone()),
             database_url: Some(self.db.url.clone()),
             api_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             api_keys: Some(vec![KEY.parse().expect("infallible")]),
             db_pool_size: Some(4),
             ..Layer::default()
@@ -91,6 +92,7 @@ impl Stack {
 pub async fn start(settings: Settings) -> Api {
     let app = Application::build(settings).await.expect("API starts");
     let base = format!("http://{}", app.addr());
+    let grpc = format!("http://{}", app.grpc_addr());
     let running = Running::spawn("API", |stop| app.run_until_stopped(stop));
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -99,6 +101,7 @@ pub async fn start(settings: Settings) -> Api {
         .expect("HTTP client");
     Api {
         base,
+        grpc,
         client,
         running,
     }
@@ -179,6 +182,8 @@ pub fn at(text: &str) -> DateTime<Utc> {
 
 pub struct Api {
     pub base: String,
+    /// The gRPC endpoint, `http://127.0.0.1:<port>`.
+    pub grpc: String,
     pub client: reqwest::Client,
     running: Running,
 }
