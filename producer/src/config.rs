@@ -6,7 +6,10 @@
 //! exported for one program never change the other by accident.
 //!
 //! Every value is checked while parsing, so a bad value fails with clap's
-//! one-line error naming the flag, before anything connects.
+//! one-line error naming the flag, before anything connects. That includes
+//! combinations: `--via grpc://...` needs `--api-key`, and refuses the flags
+//! that would send records elsewhere (`--dry-run`, `--output`) or that only
+//! the Kafka client reads (`-X`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +18,10 @@ use chrono::{DateTime, FixedOffset};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
 
-/// Simulates users and produces eventpulse events to Kafka (or stdout).
+use crate::via::{ApiKey, GrpcEndpoint, Via};
+
+/// Simulates users and produces eventpulse events to Kafka, directly or
+/// through eventpulse-api's gRPC ingestion (or to stdout).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "eventpulse-producer", version, about, long_about = None)]
 pub struct Config {
@@ -26,6 +32,19 @@ pub struct Config {
     /// Topic to produce to. It must exist: the broker does not auto-create topics.
     #[arg(long, env = "EVENTPULSE_TOPIC", default_value = "events")]
     pub topic: String,
+
+    /// How records reach Kafka: `kafka` (this program's own client, to
+    /// --brokers and --topic) or `grpc://HOST:PORT` (eventpulse-api's gRPC
+    /// ingestion, which validates each record and produces it to its own
+    /// topic; invalid records come back refused).
+    #[arg(long, env = "EVENTPULSE_VIA", value_name = "URL", default_value = "kafka",
+          value_parser = Via::parse)]
+    pub via: Via,
+
+    /// API key for `--via grpc://...`, sent as `x-api-key`.
+    #[arg(long, env = "EVENTPULSE_API_KEY", value_name = "KEY", hide_env_values = true,
+          value_parser = ApiKey::parse)]
+    pub api_key: Option<ApiKey>,
 
     /// Number of simulated users (each one is a Kafka key).
     #[arg(long, env = "EVENTPULSE_PRODUCER_USERS", default_value_t = 1000,
@@ -95,7 +114,8 @@ pub struct Config {
     #[arg(long, value_parser = parse_start_time, hide_short_help = true)]
     pub start_time: Option<DateTime<FixedOffset>>,
 
-    /// How long to wait for the broker's metadata at startup.
+    /// How long to wait at startup for the broker's metadata (or, with
+    /// `--via grpc://...`, for the API's health check).
     #[arg(long, default_value = "10s", value_parser = parse_duration, hide_short_help = true)]
     pub connect_timeout: Duration,
 }
@@ -104,6 +124,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     Kafka,
+    Grpc(GrpcEndpoint),
     Stdout,
     File(PathBuf),
 }
@@ -151,6 +172,31 @@ impl Config {
         if self.topic.is_empty() {
             return Err("--topic must not be empty".into());
         }
+        if let Via::Grpc(endpoint) = &self.via {
+            self.check_grpc(endpoint)?;
+        }
+        Ok(())
+    }
+
+    fn check_grpc(&self, endpoint: &GrpcEndpoint) -> Result<(), String> {
+        if self.dry_run || self.output.is_some() {
+            return Err(format!(
+                "--via {endpoint} sends records to the API, --dry-run and --output write \
+                 them out instead: use one or the other"
+            ));
+        }
+        if self.api_key.is_none() {
+            return Err(format!(
+                "--via {endpoint} needs --api-key (or EVENTPULSE_API_KEY): the API refuses \
+                 calls without one"
+            ));
+        }
+        if !self.properties.is_empty() {
+            return Err(format!(
+                "--kafka-property (-X) sets librdkafka properties, which --via {endpoint} \
+                 does not use: the API produces to Kafka"
+            ));
+        }
         Ok(())
     }
 
@@ -159,7 +205,10 @@ impl Config {
             _ if self.dry_run => Destination::Stdout,
             Some(path) if path.as_os_str() == "-" => Destination::Stdout,
             Some(path) => Destination::File(path.clone()),
-            None => Destination::Kafka,
+            None => match &self.via {
+                Via::Kafka => Destination::Kafka,
+                Via::Grpc(endpoint) => Destination::Grpc(endpoint.clone()),
+            },
         }
     }
 
@@ -290,6 +339,47 @@ mod tests {
             Destination::File("x.jsonl".into())
         );
         assert!(parse(&["--dry-run", "--output", "x.jsonl"]).is_err());
+    }
+
+    #[test]
+    fn via_grpc_needs_a_key_and_refuses_other_destinations() {
+        let config = parse(&[
+            "--via",
+            "grpc://127.0.0.1:6000",
+            "--api-key",
+            "k-0123456789abcdef",
+        ])
+        .unwrap();
+        let Destination::Grpc(endpoint) = config.destination() else {
+            panic!("{:?}", config.destination());
+        };
+        assert_eq!(endpoint.to_string(), "grpc://127.0.0.1:6000");
+        assert!(!format!("{config:?}").contains("k-0123456789abcdef"));
+
+        assert!(error_line(&["--via", "nats://x"]).contains("--via"));
+        assert!(error_line(&["--via", "grpc://x:1"]).contains("--api-key"));
+        assert!(error_line(&["--api-key", "a b"]).contains("--api-key"));
+        let key = ["--via", "grpc://x:1", "--api-key", "k-0123456789abcdef"];
+        for extra in [
+            &["--dry-run"][..],
+            &["--output", "x.jsonl"],
+            &["--output", "-"],
+            &["-X", "linger.ms=1"],
+        ] {
+            let args: Vec<&str> = key.iter().chain(extra).copied().collect();
+            let line = error_line(&args);
+            assert!(
+                line.contains("grpc://x:1") && line.contains(extra[0]),
+                "{line}"
+            );
+        }
+        // The default, and `kafka` said out loud, keep the old behaviour.
+        assert_eq!(
+            parse(&["--via", "kafka", "--dry-run"])
+                .unwrap()
+                .destination(),
+            Destination::Stdout
+        );
     }
 
     #[test]

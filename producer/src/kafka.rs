@@ -137,6 +137,7 @@ impl KafkaSink {
         Deliveries {
             acked: context.acked.load(Ordering::Relaxed),
             failed: context.failed.load(Ordering::Relaxed),
+            refused: 0,
         }
     }
 
@@ -154,10 +155,10 @@ impl KafkaSink {
             .purge(PurgeConfig::default().queue().inflight());
         let _ = self.producer.flush(PURGE_GRACE);
         let counted = self.counted();
-        let lost = self.sent.saturating_sub(counted.acked + counted.failed);
+        let lost = self.sent.saturating_sub(counted.settled());
         Deliveries {
-            acked: counted.acked,
             failed: counted.failed + lost,
+            ..counted
         }
     }
 
@@ -239,7 +240,7 @@ impl Sink for KafkaSink {
         loop {
             let counted = self.counted();
             on_wait(counted);
-            if counted.acked + counted.failed >= self.sent {
+            if counted.settled() >= self.sent {
                 self.report_errors();
                 return Ok(counted);
             }

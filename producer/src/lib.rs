@@ -1,9 +1,12 @@
 //! `eventpulse-producer`: simulated users' events to Kafka, at a chosen rate,
 //! with duplicates and invalid records injected on purpose. It is both the
-//! traffic simulator users run and the load generator benchmarks use.
+//! traffic simulator users run and the load generator benchmarks use, for
+//! the consumer (straight to Kafka) and for eventpulse-api's gRPC ingestion
+//! (`--via grpc://...`).
 //!
 //! How a record is made and sent, in order:
-//! - [`config`]: flags and `EVENTPULSE_*` variables, checked while parsing.
+//! - [`config`]: flags and `EVENTPULSE_*` variables, checked while parsing;
+//!   [`via`]: the `--via` URL and the API key it needs.
 //! - [`pacing`]: when record `i` is due (`start + i / rate`) and when the run ends.
 //! - [`clock`]: the simulated clock that stamps events, reproducible when pinned.
 //! - [`traffic`]: decides what each record is (valid, duplicate or invalid)
@@ -14,7 +17,9 @@
 //!   - [`invalid`]: one kind of broken record per way producers get it wrong,
 //!     each mapped to the consumer's rejection reason.
 //! - [`sink`]: where records go; [`kafka`] is the idempotent librdkafka
-//!   producer, [`sink::WriterSink`] the JSON-lines output of `--dry-run`.
+//!   producer, [`grpc`] batches records to the API's `PushBatch` (records it
+//!   refuses as invalid are counted `refused`, not failed), and
+//!   [`sink::WriterSink`] is the JSON-lines output of `--dry-run`.
 //! - [`progress`]: the terminal progress bar; [`summary`]: the final counts as
 //!   text and as the JSON other steps' checks read.
 //! - [`mod@run`]: the loop tying these together. `main.rs` only parses flags,
@@ -25,6 +30,7 @@ pub mod config;
 pub mod duplicates;
 mod error;
 pub mod fake_data;
+pub mod grpc;
 pub mod invalid;
 pub mod kafka;
 pub mod pacing;
@@ -34,6 +40,7 @@ pub mod simulate;
 pub mod sink;
 pub mod summary;
 pub mod traffic;
+pub mod via;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;

@@ -56,7 +56,7 @@ impl Progress {
     pub fn draining(&mut self, sent: u64, deliveries: Deliveries) {
         let Some(bar) = &self.bar else { return };
         bar.set_position(sent);
-        let waiting = sent.saturating_sub(deliveries.acked + deliveries.failed);
+        let waiting = sent.saturating_sub(deliveries.settled());
         let counts = self.counts(sent, deliveries);
         bar.set_message(format!("{counts} (waiting for {waiting})"));
     }
@@ -65,8 +65,13 @@ impl Progress {
     /// matters) and the delivery counts.
     fn counts(&self, sent: u64, deliveries: Deliveries) -> String {
         let rate = sent as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        // Only the API refuses records: Kafka runs need not show a zero.
+        let refused = match deliveries.refused {
+            0 => String::new(),
+            n => format!(" refused {n}"),
+        };
         format!(
-            "{rate:.0}/s acked {} errors {}",
+            "{rate:.0}/s acked {}{refused} errors {}",
             deliveries.acked, deliveries.failed
         )
     }

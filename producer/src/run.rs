@@ -9,6 +9,7 @@ use rand::Rng;
 
 use crate::clock::SimClock;
 use crate::config::{Config, Destination};
+use crate::grpc::GrpcSink;
 use crate::kafka::KafkaSink;
 use crate::pacing::{Next, Pacer};
 use crate::progress::Progress;
@@ -25,6 +26,10 @@ pub fn run(config: &Config, stop: &StopSignal) -> Result<Summary, ProducerError>
     match config.destination() {
         Destination::Kafka => {
             let mut sink = KafkaSink::connect(config)?;
+            produce(config, &mut sink, stop, progress)
+        }
+        Destination::Grpc(endpoint) => {
+            let mut sink = GrpcSink::connect(config, &endpoint)?;
             produce(config, &mut sink, stop, progress)
         }
         Destination::Stdout => produce(config, &mut WriterSink::stdout(), stop, progress),
@@ -71,10 +76,12 @@ pub fn produce<S: Sink + ?Sized>(
         RunFacts {
             acked: deliveries.acked,
             failed: deliveries.failed,
+            refused: deliveries.refused,
             elapsed: started.elapsed(),
             seed: config.seed,
             topic: match config.destination() {
                 Destination::Kafka => config.topic.clone(),
+                Destination::Grpc(endpoint) => endpoint.to_string(),
                 Destination::Stdout => "-".into(),
                 Destination::File(path) => path.display().to_string(),
             },

@@ -1,6 +1,6 @@
 //! Where records go: the [`Sink`] trait, and [`WriterSink`] for JSON lines on
 //! stdout or in a file (`--dry-run`, `--output`). The Kafka sink is in
-//! [`crate::kafka`].
+//! [`crate::kafka`], the gRPC one (through eventpulse-api) in [`crate::grpc`].
 //!
 //! The driver only sees this trait, so a dry run exercises the same loop,
 //! pacing and summary as a real run; that is what lets unit tests check the
@@ -16,7 +16,19 @@ use crate::{ProducerError, StopSignal};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deliveries {
     pub acked: u64,
+    /// Not delivered: the broker or the API could not take them (an error).
     pub failed: u64,
+    /// Refused by the API as invalid (or too large to send): the records the
+    /// producer broke on purpose, so not an error. Always 0 for Kafka and
+    /// writers, which take every record as it is.
+    pub refused: u64,
+}
+
+impl Deliveries {
+    /// Records whose fate is known.
+    pub fn settled(&self) -> u64 {
+        self.acked + self.failed + self.refused
+    }
 }
 
 /// Whether [`Sink::send`] took the record.
@@ -118,7 +130,7 @@ impl<W: Write> Sink for WriterSink<W> {
     fn deliveries(&self) -> Deliveries {
         Deliveries {
             acked: self.written,
-            failed: 0,
+            ..Deliveries::default()
         }
     }
 
@@ -163,7 +175,7 @@ mod tests {
             done,
             Deliveries {
                 acked: 2,
-                failed: 0
+                ..Deliveries::default()
             }
         );
         assert_eq!(sink.into_inner(), b"{\"a\":1}\n{}\n");

@@ -4,7 +4,9 @@
 //! what the consumer should have stored (`valid_unique`, `valid_by_type`) and
 //! dead-lettered (`invalid_total`, `invalid_by_kind`). Every event type and
 //! invalid kind is always present, with 0 if none was sent, so scripts can
-//! index without defaults.
+//! index without defaults. `refused` is what eventpulse-api turned away
+//! (`--via grpc://...`): the invalid records never reach Kafka then, so a
+//! check expects them refused rather than dead-lettered.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -74,10 +76,15 @@ pub struct Summary {
     pub valid_by_type: BTreeMap<String, u64>,
     pub acked: u64,
     pub failed: u64,
+    /// Refused by the API as invalid or too large; 0 unless `--via grpc://...`
+    /// (absent from summaries written before gRPC, hence the default).
+    #[serde(default)]
+    pub refused: u64,
     pub elapsed_secs: f64,
     pub rate_achieved: f64,
     pub seed: Option<u64>,
-    /// The topic; `-` for stdout, or the file path, when not producing to Kafka.
+    /// The topic; `-` for stdout, the file path, or the API's `grpc://` URL
+    /// when not producing to Kafka.
     pub topic: String,
 }
 
@@ -86,6 +93,7 @@ pub struct Summary {
 pub struct RunFacts {
     pub acked: u64,
     pub failed: u64,
+    pub refused: u64,
     pub elapsed: Duration,
     pub seed: Option<u64>,
     pub topic: String,
@@ -115,6 +123,7 @@ impl Summary {
                 .collect(),
             acked: facts.acked,
             failed: facts.failed,
+            refused: facts.refused,
             elapsed_secs,
             rate_achieved,
             seed: facts.seed,
@@ -158,6 +167,7 @@ impl fmt::Display for Summary {
         let by_kind = breakdown(&self.invalid_by_kind);
         writeln!(f, "  invalid     {:>10}  ({by_kind})", self.invalid_total)?;
         writeln!(f, "  acked       {:>10}", self.acked)?;
+        writeln!(f, "  refused     {:>10}  (by the API)", self.refused)?;
         write!(f, "  failed      {:>10}", self.failed)?;
         if let Some(seed) = self.seed {
             write!(f, "\n  seed        {seed:>10}")?;
@@ -180,6 +190,7 @@ mod tests {
         let facts = RunFacts {
             acked: 4,
             failed: 0,
+            refused: 0,
             elapsed: Duration::from_secs(2),
             seed: Some(7),
             topic: "events".into(),
@@ -201,6 +212,7 @@ mod tests {
             "valid_by_type",
             "acked",
             "failed",
+            "refused",
             "elapsed_secs",
             "rate_achieved",
             "seed",
@@ -230,6 +242,7 @@ mod tests {
         let facts = RunFacts {
             acked: 1,
             failed: 0,
+            refused: 0,
             elapsed: Duration::ZERO,
             seed: None,
             topic: "t".into(),

@@ -35,7 +35,7 @@ impl Sink for Capture {
     fn deliveries(&self) -> Deliveries {
         Deliveries {
             acked: self.0.len() as u64,
-            failed: 0,
+            ..Deliveries::default()
         }
     }
     fn finish(
