@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark (docs/benchmarks.md): component ceilings, end-to-end drain,
-# produce-to-row latency and consumer scaling, printed as one table with ratios
-# to the slowest ceiling. Redis and Postgres come from the local stack; the
-# broker is a private in-memory nisshi on a spare port (with sqlite storage the
-# broker, not eventpulse, would be the bottleneck), stopped on exit. Set
-# EVENTPULSE_BROKERS to benchmark against an existing Kafka instead.
+# events/s through the API's gRPC ingestion into Kafka (beside the producer
+# straight to Kafka), produce-to-row latency and consumer scaling, printed as
+# one table with ratios to the slowest ceiling. Redis and Postgres come from
+# the local stack; the broker is a private in-memory nisshi on a spare port
+# (with sqlite storage the broker, not eventpulse, would be the bottleneck),
+# stopped on exit. Set EVENTPULSE_BROKERS to benchmark against an existing
+# Kafka instead.
 #
 # --peer adds the peer comparison: Quix Streams' PostgreSQLSink drains the same
 # pre-filled topic as our consumer (into a database of its own) and the table

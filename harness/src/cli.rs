@@ -24,7 +24,7 @@ pub struct BenchArgs {
     /// The Python that has Quix Streams installed, for the peer stage.
     #[arg(long)]
     pub peer_python: Option<PathBuf>,
-    /// Run only these stages (comma-separated: ceilings, e2e, latency, live, scaling, storage, sweep, peer).
+    /// Run only these stages (comma-separated: ceilings, e2e, grpc, latency, live, scaling, storage, sweep, peer).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Write the results as JSON here too.
@@ -94,6 +94,15 @@ impl BenchArgs {
         }
     }
 
+    /// Events the producer sends through the API's gRPC ingestion.
+    pub fn grpc_events(&self) -> u64 {
+        if self.quick {
+            5_000
+        } else {
+            200_000
+        }
+    }
+
     /// Rows for each component ceiling.
     pub fn ceiling_rows(&self) -> usize {
         if self.quick {
@@ -122,5 +131,15 @@ mod tests {
         let alone = parse(&["--only", "peer"]);
         assert!(alone.runs("peer") && !alone.runs("e2e"));
         assert!(parse(&["--only", "e2e", "--peer"]).runs("peer"));
+    }
+
+    #[test]
+    fn grpc_runs_by_default_and_alone() {
+        assert!(parse(&[]).runs("grpc"));
+        assert!(parse(&["--quick"]).runs("grpc"));
+        let alone = parse(&["--quick", "--only", "grpc"]);
+        assert!(alone.runs("grpc") && !alone.runs("e2e") && !alone.runs("ceilings"));
+        assert_eq!(alone.grpc_events(), 5_000);
+        assert_eq!(parse(&[]).grpc_events(), 200_000);
     }
 }

@@ -14,6 +14,8 @@
 //! - [`scenarios`]: the real binaries end to end: drain a pre-filled topic,
 //!   produce-to-row latency at a fixed rate, scaling over 1..3 consumers, and
 //!   the batch-size sweep that chose the defaults.
+//! - [`grpc`]: events/s through the API's gRPC ingestion into Kafka, beside
+//!   the same producer straight to Kafka.
 //! - [`live`]: the API's live feed under load: delay from commit to client
 //!   and the API's CPU and memory with many streams open ([`sse`] reads them).
 //! - [`peer`]: our consumer against Quix Streams' PostgreSQLSink on the same
@@ -31,6 +33,7 @@ pub mod ceilings;
 pub mod cli;
 pub mod faults;
 pub mod goals;
+pub mod grpc;
 pub mod live;
 pub mod peer;
 pub mod postgres_ceilings;

@@ -78,8 +78,9 @@ pub async fn live_feed(args: &BenchArgs) -> anyhow::Result<LiveFeed> {
     let consumer_port = crate::services::free_port()?;
     let mut consumer = target.spawn_consumer(args, consumer_port)?;
     procs::wait_ready(consumer_port).await?;
-    let api_port = crate::services::free_port()?;
-    let mut api = spawn_api(args, &target, api_port)?;
+    let ports = procs::ApiPorts::free()?;
+    let api_port = ports.http;
+    let mut api = spawn_api(args, &target, ports)?;
     procs::wait_answers(api_port, "/healthz").await?;
     procs::wait_assigned(&[consumer_port], PARTITIONS.into()).await?;
 
@@ -210,8 +211,8 @@ async fn browser_delays(child: tokio::process::Child) -> anyhow::Result<Quantile
 }
 
 /// The API binary over the target's database and topic.
-fn spawn_api(args: &BenchArgs, target: &Target, port: u16) -> anyhow::Result<Child> {
-    procs::api_command(&args.bin_dir, &target.db.url, port)
+fn spawn_api(args: &BenchArgs, target: &Target, ports: procs::ApiPorts) -> anyhow::Result<Child> {
+    procs::api_command(&args.bin_dir, &target.db.url, ports)
         .env("EVENTPULSE_BROKERS", &target.services.brokers)
         .env("EVENTPULSE_TOPIC", &target.topic)
         .env(

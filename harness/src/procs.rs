@@ -19,7 +19,21 @@ pub struct ProducerSummary {
     pub invalid_total: u64,
     pub acked: u64,
     pub failed: u64,
+    /// Refused by the API as invalid (`--via grpc://...` only).
+    #[serde(default)]
+    pub refused: u64,
+    /// From the first record made to the last one acknowledged.
+    pub elapsed_secs: f64,
     pub rate_achieved: f64,
+}
+
+impl ProducerSummary {
+    /// Records acknowledged per second, over the producer's own run
+    /// (process start-up and connecting excluded, waiting for the last
+    /// acknowledgements included).
+    pub fn acked_per_second(&self) -> f64 {
+        self.acked as f64 / self.elapsed_secs.max(1e-3)
+    }
 }
 
 /// A topic (with its DLQ), a database and a group for one scenario, on `services`.
@@ -285,12 +299,32 @@ pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-/// The API binary from `bin_dir`, read-only (no key), on `port`, over
+/// Where one API instance listens: HTTP and gRPC, both on loopback.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPorts {
+    pub http: u16,
+    pub grpc: u16,
+}
+
+impl ApiPorts {
+    /// Two free ports. gRPC gets one too even where a stage does not use
+    /// it: the API's default (50051) would collide with any other API
+    /// running on the machine, and the API would not start.
+    pub fn free() -> anyhow::Result<Self> {
+        Ok(Self {
+            http: free_port()?,
+            grpc: free_port()?,
+        })
+    }
+}
+
+/// The API binary from `bin_dir`, read-only (no key), on `ports`, over
 /// `database_url`; callers add the settings of their stage and spawn it.
-pub fn api_command(bin_dir: &Path, database_url: &str, port: u16) -> Command {
+pub fn api_command(bin_dir: &Path, database_url: &str, ports: ApiPorts) -> Command {
     let mut command = Command::new(bin_dir.join("eventpulse-api"));
     command
-        .env("EVENTPULSE_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("EVENTPULSE_API_ADDR", format!("127.0.0.1:{}", ports.http))
+        .env("EVENTPULSE_GRPC_ADDR", format!("127.0.0.1:{}", ports.grpc))
         .env("EVENTPULSE_DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::ceilings::Rate;
 use crate::cli::BenchArgs;
+use crate::grpc::GrpcIngest;
 use crate::live::LiveFeed;
 use crate::peer::Peer;
 use crate::storage::StorageBench;
@@ -28,6 +29,8 @@ pub struct EndToEnd {
     pub mean_flush_ms: f64,
     /// Share of the steady window spent inside a flush (1.0 = always flushing).
     pub flush_busy: f64,
+    /// The pre-fill: the producer straight to Kafka, records acked per second.
+    pub producer_per_second: f64,
 }
 
 impl EndToEnd {
@@ -82,6 +85,8 @@ pub struct Report {
     /// `Store::write_batch` by each method, the unpartitioned table of before.
     pub comparisons: Vec<(String, Rate)>,
     pub end_to_end: Option<EndToEnd>,
+    /// Events/s through the API's gRPC ingestion into Kafka.
+    pub grpc: Option<GrpcIngest>,
     pub latency: Option<Latency>,
     pub live: Option<LiveFeed>,
     pub storage: Option<StorageBench>,
@@ -101,6 +106,7 @@ impl Report {
             postgres: Vec::new(),
             comparisons: Vec::new(),
             end_to_end: None,
+            grpc: None,
             latency: None,
             live: None,
             storage: None,
@@ -171,6 +177,9 @@ impl Report {
         }
         if let Some(e2e) = &self.end_to_end {
             self.print_end_to_end(e2e, &line);
+        }
+        if let Some(grpc) = &self.grpc {
+            grpc.print(&line);
         }
         if let Some(l) = &self.latency {
             let name = format!(

@@ -16,6 +16,9 @@ use crate::report::{EndToEnd, Latency, Report, Scaling};
 
 const PARTITIONS: i32 = 12;
 
+/// The ceilings' unpaced producer run; the gRPC stage compares with it.
+pub const BROKER_PRODUCE: &str = "broker produce (producer CLI, unpaced)";
+
 pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
     procs::bin_dir_exists(&args.bin_dir)?;
     let mut report = Report::new(args);
@@ -28,6 +31,13 @@ pub async fn run_all(args: &BenchArgs) -> anyhow::Result<()> {
             args.events()
         );
         report.end_to_end = Some(end_to_end(args, args.events()).await?);
+    }
+    if args.runs("grpc") {
+        eprintln!(
+            "bench: gRPC ingestion, {} events through the API into Kafka",
+            args.grpc_events()
+        );
+        report.grpc = Some(crate::grpc::grpc_ingest(args, &report).await?);
     }
     if args.runs("latency") {
         eprintln!(
@@ -91,7 +101,7 @@ async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Resu
         &["--count", &count, "--rate", "0", "--users", "10000"],
     )?;
     report.ceiling(
-        "broker produce (producer CLI, unpaced)",
+        BROKER_PRODUCE,
         Rate {
             items: produced.acked,
             seconds: produced.acked as f64 / produced.rate_achieved.max(1.0),
@@ -219,6 +229,7 @@ pub async fn drain(
         seconds: elapsed.as_secs_f64(),
         cpu_seconds_per_million: cpu * 1e6 / summary.acked as f64,
         peak_rss_mib: rss as f64 / (1024.0 * 1024.0),
+        producer_per_second: summary.acked_per_second(),
     })
 }
 

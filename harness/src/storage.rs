@@ -168,8 +168,9 @@ async fn time_queries(
 ) -> anyhow::Result<Vec<QueryTiming>> {
     let mut timings = Vec::new();
     for source in ["rollups", "raw"] {
-        let port = procs::free_port()?;
-        let mut api = spawn_api(args, db_url, port, source)?;
+        let ports = procs::ApiPorts::free()?;
+        let port = ports.http;
+        let mut api = spawn_api(args, db_url, ports, source)?;
         procs::wait_answers(port, "/healthz").await?;
         let client = reqwest::Client::new();
         for (range, span) in [
@@ -230,8 +231,13 @@ async fn time_queries(
     Ok(timings)
 }
 
-fn spawn_api(args: &BenchArgs, db_url: &str, port: u16, source: &str) -> anyhow::Result<Child> {
-    procs::api_command(&args.bin_dir, db_url, port)
+fn spawn_api(
+    args: &BenchArgs,
+    db_url: &str,
+    ports: procs::ApiPorts,
+    source: &str,
+) -> anyhow::Result<Child> {
+    procs::api_command(&args.bin_dir, db_url, ports)
         .env("EVENTPULSE_STATS_SOURCE", source)
         // Raw 30-day answers at 20M rows take seconds: let them finish.
         .env("EVENTPULSE_QUERY_TIMEOUT_MS", "300000")
