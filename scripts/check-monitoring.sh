@@ -16,7 +16,9 @@
 # dashboards may name is checked against a live consumer by the Rust test
 # consumer/tests/it/dashboards.rs.
 #
-# Usage: scripts/check-monitoring.sh
+# Usage: scripts/check-monitoring.sh [--install-only]
+#   --install-only  install the checkers and stop (test.sh runs this in the
+#                   background while the broker compiles)
 set -euo pipefail
 
 EP_NAME=monitoring
@@ -117,6 +119,10 @@ main() {
   ensure_promtool
   mapfile -t compose < <(compose_command)
   ((${#compose[@]})) || die "no docker compose available"
+  if [[ ${1:-} == --install-only ]]; then
+    hadolint_command >/dev/null || true
+    return
+  fi
 
   promtool check config "$PROM_DIR/prometheus.yml"
   promtool check config "$PROM_DIR/prometheus.local.yml"

@@ -38,7 +38,12 @@ api_log="$EP_LOGS/demo-api.log"
 
 ensure_cargo_on_path
 
+# Downloads and installs overlap the broker's build (stack.sh up): the
+# project's crates, and the dashboard's npm packages and page.
+in_background cargo-fetch cargo fetch --locked
+in_background dashboard "$here/dashboard.sh" build
 "$here/stack.sh" up
+wait_background
 "$here/dashboard.sh" build
 log "building the consumer, the producer and the API (release)"
 cargo build --release --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-api

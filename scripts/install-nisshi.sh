@@ -4,7 +4,14 @@
 #
 # EVENTPULSE_NISSHI_BIN, when set, names a binary to use instead. Otherwise the
 # binary lives in the user's cache, shared by every checkout, because building
-# it takes ~17 minutes on 2 cores.
+# it is the longest step of a first run.
+#
+# What is built, chosen by measurement (docs/broker-build.md): only the
+# storage engines the project uses (`libsql` for sqlite://, which survives a
+# restart, for the stack and the fault suite; `dynostore` for memory://, the
+# bench's), not the default postgres engine; and release settings for this
+# one build through CARGO_PROFILE_RELEASE_* (the project's own builds keep
+# theirs).
 set -euo pipefail
 
 EP_NAME=install-nisshi
@@ -18,6 +25,16 @@ NISSHI_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/eventpulse/nisshi-$NISSHI_VERSION"
 NISSHI_BIN="$NISSHI_ROOT/bin/nisshi"
 BUILD_LOG="$EP_LOGS/nisshi-build.log"
 BUILD_WAIT_SECS=3000 # a build already running may have just started
+NISSHI_FEATURES=libsql,dynostore
+# Optimisation for the broker's own build; see docs/broker-build.md for the
+# build time and the broker throughput each level gave.
+NISSHI_OPT_LEVEL=${EVENTPULSE_NISSHI_OPT_LEVEL:-1}
+# How far a build of this recipe is (share of its wall time gone) once 10%,
+# 20%, ... 90% of its crates have started, from a measured build on 2 cores
+# (--timings): the first crates are small and the last large, so a count of
+# crates alone would promise far too little time left.
+PROGRESS_CURVE=(3 7 10 14 22 28 35 48 73)
+PROGRESS_CRATES=460
 
 installed() { [[ -x $NISSHI_BIN ]]; }
 
@@ -44,23 +61,48 @@ ensure_build_tools() {
   command -v c++ >/dev/null || apt_install build-essential
 }
 
-# Prints a line every 5 minutes so a person (or CI log) sees the build is alive.
+# Prints, every 30 s, how many crates have started and, from the measured
+# curve, about how long is left at this machine's pace so far.
+report_progress() {
+  local started_at=$1 started elapsed tenth at left
+  started=$(grep -c '^ *Compiling ' "$BUILD_LOG" || true)
+  elapsed=$((SECONDS - started_at))
+  tenth=$((started * 10 / PROGRESS_CRATES))
+  if ((tenth < 1 || elapsed < 60)); then
+    log "building nisshi: $started of ~$PROGRESS_CRATES crates started, $((elapsed / 60)) min $((elapsed % 60)) s so far"
+    return
+  fi
+  ((tenth > 9)) && tenth=9
+  at=${PROGRESS_CURVE[tenth - 1]}
+  left=$((elapsed * (100 - at) / at))
+  log "building nisshi: $started of ~$PROGRESS_CRATES crates started, $((elapsed / 60)) min $((elapsed % 60)) s so far, about $(((left + 59) / 60)) min left"
+}
+
 build() {
-  log "building nisshi $NISSHI_VERSION with cargo install (takes ~17 min on 2 cores); log: $BUILD_LOG"
+  log "building nisshi $NISSHI_VERSION (features: $NISSHI_FEATURES, opt-level $NISSHI_OPT_LEVEL) with cargo install; log: $BUILD_LOG"
   local started=$SECONDS pid status=0
   # --ignore-rust-version: the locked dependencies declare Rust 1.96 but build
-  # fine on the machine's 1.95.
-  cargo install "nisshi@$NISSHI_VERSION" --locked --ignore-rust-version --root "$NISSHI_ROOT" \
+  # fine on the machine's 1.95. No link-time optimisation and no debug info:
+  # both cost build time and the broker does not need them.
+  # EVENTPULSE_NISSHI_TIMINGS=DIR keeps the build folder there with cargo's
+  # --timings report (how docs/broker-build.md was measured).
+  local -a timings=()
+  [[ -n ${EVENTPULSE_NISSHI_TIMINGS:-} ]] && timings=(--timings --target-dir "$EVENTPULSE_NISSHI_TIMINGS")
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=$NISSHI_OPT_LEVEL \
+    CARGO_PROFILE_RELEASE_LTO=off \
+    CARGO_PROFILE_RELEASE_DEBUG=0 \
+    cargo install "nisshi@$NISSHI_VERSION" --locked --ignore-rust-version \
+    --no-default-features --features "$NISSHI_FEATURES" --root "$NISSHI_ROOT" "${timings[@]}" \
     >"$BUILD_LOG" 2>&1 &
   pid=$!
-  while ! wait_until 300 pid_gone "$pid"; do
-    log "still building nisshi ($(((SECONDS - started) / 60)) min so far)"
+  while ! wait_until 30 pid_gone "$pid"; do
+    report_progress "$started"
   done
   wait "$pid" || status=$?
   if ((status != 0)) || ! installed; then
     die "cargo install nisshi@$NISSHI_VERSION failed (exit $status); log: $BUILD_LOG"
   fi
-  log "built nisshi in $(((SECONDS - started) / 60)) min: $NISSHI_BIN"
+  log "built nisshi in $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s: $NISSHI_BIN"
 }
 
 main() {

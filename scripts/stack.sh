@@ -36,8 +36,19 @@ up() {
   ensure_state_dirs
   # A bad setting fails now, not after Postgres and Redis are set up.
   broker_external || broker_storage_url >/dev/null
+  # The broker's first build is the long step of a fresh machine: it starts
+  # first, and Postgres and Redis are installed and started while it compiles.
+  local nisshi_build=""
+  if ! broker_external && [[ -z ${EVENTPULSE_NISSHI_BIN:-} ]] &&
+    ! kafka_answers "$BROKER_HOST" "$BROKER_PORT"; then
+    "$EP_ROOT/scripts/install-nisshi.sh" >/dev/null &
+    nisshi_build=$!
+  fi
   pg_up
   redis_up
+  if [[ -n $nisshi_build ]]; then
+    wait "$nisshi_build" || die "building the broker failed (see the lines above)"
+  fi
   broker_up
   log "stack is up in $((SECONDS - started)) s"
   status

@@ -48,6 +48,13 @@ in_ci() { [[ -n ${CI:-} && ${CI} != false && ${CI} != 0 ]]; }
 
 ensure_cargo_on_path
 
+# Downloads and installs overlap the broker's build on a fresh machine: the
+# crates, the dashboard's packages and the browser, the monitoring checkers.
+# Their steps below run the same commands again (quick by then) and report.
+in_background cargo-fetch cargo fetch --locked
+in_background dashboard "$here/dashboard.sh" browser
+in_background monitoring-tools "$here/check-monitoring.sh" --install-only
+
 if ! "$here/stack.sh" up; then
   failed+=("stack-up")
   finish
@@ -63,11 +70,13 @@ if ! EVENTPULSE_NISSHI_BIN=$("$here/install-nisshi.sh"); then
   finish
 fi
 export EVENTPULSE_NISSHI_BIN
+wait_background
 log "tests use brokers $(redact_url "$EVENTPULSE_BROKERS"), redis $(redact_url "$EVENTPULSE_REDIS_URL"), admin database $(redact_url "$EVENTPULSE_TEST_ADMIN_DATABASE_URL"), nisshi $EVENTPULSE_NISSHI_BIN"
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step monitoring "$here/check-monitoring.sh"
+step workflows "$here/check-workflows.sh"
 # The page and the browser for api/tests/it/browser.rs.
 step dashboard "$here/dashboard.sh" browser
 if cargo nextest --version >/dev/null 2>&1; then

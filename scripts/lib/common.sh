@@ -156,16 +156,47 @@ as_root() {
 EP_APT_UPDATED=${EP_APT_UPDATED:-}
 
 # apt_install PACKAGE...: Debian packages, with one `apt-get update` per run
-# (a fresh machine's package lists are empty or stale).
+# (a fresh machine's package lists are empty or stale). Scripts now install
+# in the background while something compiles (see `in_background`), so two
+# may want apt at once: they take turns on one lock instead of failing on
+# dpkg's.
 apt_install() {
   local apt_log="$EP_LOGS/apt.log"
   ensure_state_dirs
   command -v apt-get >/dev/null || die "need Debian packages $* but apt-get is missing; install them by hand"
   log "installing Debian packages: $* (log: $apt_log)"
+  exec {apt_lock}>"$EP_STATE/apt.lock"
+  flock -w 1800 "$apt_lock" || die "waited 30 min for another apt-get of this checkout"
   if [[ -z $EP_APT_UPDATED ]]; then
-    as_root apt-get update >>"$apt_log" 2>&1 || die "apt-get update failed; log: $apt_log"
+    as_root apt-get -o DPkg::Lock::Timeout=600 update >>"$apt_log" 2>&1 || die "apt-get update failed; log: $apt_log"
     EP_APT_UPDATED=1
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@" \
     >>"$apt_log" 2>&1 || die "apt-get install $* failed; log: $apt_log"
+  exec {apt_lock}>&-
+}
+
+# in_background NAME COMMAND...: starts COMMAND now, its output in
+# $EP_LOGS/NAME.log, so downloads and installs overlap a long compile (on 2
+# cores, two compiles side by side gain nothing; a download beside one does).
+# The step that needs the result runs its own command again later: that one
+# is then quick, and it is the one that reports a failure.
+EP_BACKGROUND=()
+in_background() {
+  local name=$1
+  shift
+  ensure_state_dirs
+  "$@" >"$EP_LOGS/$name.log" 2>&1 </dev/null &
+  EP_BACKGROUND+=("$!")
+  log "meanwhile, in the background: $name (log: $EP_LOGS/$name.log)"
+}
+
+# Waits for every in_background job; their failures are reported by the steps
+# that repeat their work.
+wait_background() {
+  local pid
+  for pid in "${EP_BACKGROUND[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  EP_BACKGROUND=()
 }
