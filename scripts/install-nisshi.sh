@@ -29,12 +29,13 @@ NISSHI_FEATURES=libsql,dynostore
 # Optimisation for the broker's own build; see docs/broker-build.md for the
 # build time and the broker throughput each level gave.
 NISSHI_OPT_LEVEL=${EVENTPULSE_NISSHI_OPT_LEVEL:-1}
-# How far a build of this recipe is (share of its wall time gone) once 10%,
-# 20%, ... 90% of its crates have started, from a measured build on 2 cores
-# (--timings): the first crates are small and the last large, so a count of
-# crates alone would promise far too little time left.
-PROGRESS_CURVE=(3 7 10 14 22 28 35 48 73)
-PROGRESS_CRATES=460
+# How far a build of this recipe is (share of its wall time gone) once 0%,
+# 10%, ... 100% of its crates have started, from the measured build on 2
+# cores (--timings, docs/broker-build.md): the first crates are small and
+# the last large, so a count of crates alone would promise far too little
+# time left.
+PROGRESS_CURVE=(0 5 8 11 17 27 34 39 49 64 100)
+PROGRESS_CRATES=465
 
 installed() { [[ -x $NISSHI_BIN ]]; }
 
@@ -64,17 +65,20 @@ ensure_build_tools() {
 # Prints, every 30 s, how many crates have started and, from the measured
 # curve, about how long is left at this machine's pace so far.
 report_progress() {
-  local started_at=$1 started elapsed tenth at left
+  local started_at=$1 started elapsed permille tenth at left
   started=$(grep -c '^ *Compiling ' "$BUILD_LOG" || true)
   elapsed=$((SECONDS - started_at))
-  tenth=$((started * 10 / PROGRESS_CRATES))
-  if ((tenth < 1 || elapsed < 60)); then
+  permille=$((started * 1000 / PROGRESS_CRATES))
+  ((permille > 999)) && permille=999
+  # Too early to say: the first crates' pace says little about the last's.
+  if ((permille < 200)); then
     log "building nisshi: $started of ~$PROGRESS_CRATES crates started, $((elapsed / 60)) min $((elapsed % 60)) s so far"
     return
   fi
-  ((tenth > 9)) && tenth=9
-  at=${PROGRESS_CURVE[tenth - 1]}
-  left=$((elapsed * (100 - at) / at))
+  tenth=$((permille / 100))
+  # Share of the build's time gone, interpolated on the curve, in per mille.
+  at=$((PROGRESS_CURVE[tenth] * 10 + (PROGRESS_CURVE[tenth + 1] - PROGRESS_CURVE[tenth]) * (permille % 100) / 10))
+  left=$((elapsed * (1000 - at) / at))
   log "building nisshi: $started of ~$PROGRESS_CRATES crates started, $((elapsed / 60)) min $((elapsed % 60)) s so far, about $(((left + 59) / 60)) min left"
 }
 
