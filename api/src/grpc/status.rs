@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use axum::http::{HeaderValue, Response};
+use axum::http::{HeaderValue, Response, StatusCode};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
 
@@ -63,19 +63,16 @@ fn to_status(state: &AppState, error: ApiError) -> Status {
     }
 }
 
+/// The code matching the HTTP status the same failure gets, derived from
+/// it so the two answers cannot drift apart.
 fn code_of(error: &ApiError) -> Code {
-    match error {
-        ApiError::BadParameter { .. } | ApiError::BadBody(_) | ApiError::InvalidEvents(_) => {
-            Code::InvalidArgument
-        }
-        ApiError::EventNotFound(_) | ApiError::NoRoute(_) => Code::NotFound,
-        ApiError::Unauthorized => Code::Unauthenticated,
-        ApiError::PayloadTooLarge { .. } => Code::ResourceExhausted,
-        ApiError::IngestionDisabled
-        | ApiError::QueryTimeout
-        | ApiError::TooManyStreams { .. }
-        | ApiError::Unavailable { .. } => Code::Unavailable,
-        ApiError::Internal(_) => Code::Internal,
+    match error.status() {
+        StatusCode::BAD_REQUEST => Code::InvalidArgument,
+        StatusCode::NOT_FOUND => Code::NotFound,
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::PAYLOAD_TOO_LARGE => Code::ResourceExhausted,
+        StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+        _ => Code::Internal,
     }
 }
 
