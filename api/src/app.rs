@@ -128,9 +128,12 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .into_future();
         let serve = async {
-            let (http, grpc) = tokio::join!(serve, grpc);
-            http.map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))?;
-            grpc
+            let http = async {
+                serve
+                    .await
+                    .map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))
+            };
+            tokio::try_join!(http, grpc).map(|_| ())
         };
         // A client that stops reading while keeping its connection open
         // would hold the graceful shutdown forever.

@@ -45,9 +45,14 @@ pub async fn serve(
         ServingStatus::NotServing
     };
     health.set_service_status(SERVICE_NAME, serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // v1alpha too: older grpcurl and Postman still ask it.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection, reflection_v1alpha) =
+        (reflection().build_v1()?, reflection().build_v1alpha()?);
     // The HTTP body limit; tonic refuses a larger message before buffering
     // it, with OUT_OF_RANGE, which `status` turns into RESOURCE_EXHAUSTED.
     let events = EventServiceServer::new(service::Events::new(state.clone()))
@@ -66,6 +71,7 @@ pub async fn serve(
         ))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(events)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
         .await

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, Response, StatusCode};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, EventError};
 use crate::state::AppState;
 
 /// Counts a finished call under `method` (`Push`, `PushBatch`, ...) with its
@@ -44,15 +44,12 @@ fn to_status(state: &AppState, error: ApiError) -> Status {
     let message = error.to_string();
     match &error {
         ApiError::InvalidEvents(errors) => {
-            let violations: Vec<FieldViolation> = errors
-                .iter()
-                .map(|e| {
-                    FieldViolation::new(
-                        format!("events[{}]", e.index),
-                        format!("{}: {}", e.reason, e.detail),
-                    )
-                })
-                .collect();
+            let violations = first_violations(errors);
+            let message = if violations.len() < errors.len() {
+                format!("{message} (the first {} are listed)", violations.len())
+            } else {
+                message
+            };
             Status::with_error_details(
                 Code::InvalidArgument,
                 message,
@@ -61,6 +58,31 @@ fn to_status(state: &AppState, error: ApiError) -> Status {
         }
         _ => Status::new(code_of(&error), message),
     }
+}
+
+/// The details travel base64-encoded in a trailer, and clients refuse
+/// headers over 16 KiB by default (hyper's limit, tonic's too): a batch of
+/// hundreds of invalid events would otherwise reach them as INTERNAL.
+const MAX_VIOLATION_BYTES: usize = 8 * 1024;
+
+/// One violation per invalid event, `events[i]` and `reason: detail`, as
+/// many as fit in [`MAX_VIOLATION_BYTES`]; a client resending the rest of
+/// its batch learns of the others then.
+fn first_violations(errors: &[EventError]) -> Vec<FieldViolation> {
+    let mut bytes = 0;
+    errors
+        .iter()
+        .map(|e| {
+            FieldViolation::new(
+                format!("events[{}]", e.index),
+                format!("{}: {}", e.reason, e.detail),
+            )
+        })
+        .take_while(|v| {
+            bytes += v.field.len() + v.description.len() + 8;
+            bytes <= MAX_VIOLATION_BYTES
+        })
+        .collect()
 }
 
 /// The code matching the HTTP status the same failure gets, derived from

@@ -315,3 +315,32 @@ async fn reflected_services(api: &Api) -> Vec<String> {
         other => panic!("not a service list: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_invalid_events_still_reach_the_client_as_invalid_argument() {
+    let stack = Stack::new(1).await;
+    let api = stack.start_api(stack.layer()).await;
+    // Each reason names its event; 400 of them would pass 16 KiB of trailer.
+    let batch = EventBatch {
+        events: (0..400).map(|_| Event::json("{not json")).collect(),
+    };
+    let status = client(&api)
+        .await
+        .push_batch(with_key(batch, Some(KEY)))
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let listed = violations(&status);
+    assert!(!listed.is_empty() && listed.len() < 400, "{}", listed.len());
+    assert_eq!(
+        listed[0],
+        ("events[0]".to_owned(), "malformed_json".to_owned())
+    );
+    assert!(
+        status.message().contains("the first"),
+        "{}",
+        status.message()
+    );
+    api.stop().await;
+    stack.finish().await;
+}
