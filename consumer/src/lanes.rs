@@ -105,6 +105,11 @@ impl Lane {
     /// `ids` are durable and their Kafka commit made: the next flush
     /// confirms them in Redis.
     pub fn confirm_later(&mut self, mut ids: Vec<Uuid>) {
+        // A flush that was in flight when the identity changed stored them
+        // under the old one: never mark them under the new one.
+        if self.new_instance.is_some() {
+            return;
+        }
         self.confirmable.append(&mut ids);
     }
 
