@@ -82,10 +82,12 @@ impl GrpcSink {
             .ok_or_else(|| ProducerError::ApiKeyMissing {
                 endpoint: endpoint.to_string(),
             })?;
-        let api_key: MetadataValue<_> = api_key
+        let mut api_key: MetadataValue<_> = api_key
             .expose()
             .parse()
             .expect("ApiKey::parse admits only visible ASCII, which metadata carries");
+        // Kept out of HTTP/2's header compression tables.
+        api_key.set_sensitive(true);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("eventpulse-grpc")

@@ -74,6 +74,8 @@ impl Lane {
             let status = match self.push(&batch).await {
                 Ok(()) => {
                     counts.acked(batch.len());
+                    // A later outage gets a whole budget of its own.
+                    retry = None;
                     continue;
                 }
                 Err(status) => status,
