@@ -43,11 +43,14 @@ up() {
     ! kafka_answers "$BROKER_HOST" "$BROKER_PORT"; then
     "$EP_ROOT/scripts/install-nisshi.sh" >/dev/null &
     nisshi_build=$!
+    # If Postgres or Redis fail, the build must not go on alone.
+    trap 'kill "$nisshi_build" 2>/dev/null || true' EXIT
   fi
   pg_up
   redis_up
   if [[ -n $nisshi_build ]]; then
     wait "$nisshi_build" || die "building the broker failed (see the lines above)"
+    trap - EXIT
   fi
   broker_up
   log "stack is up in $((SECONDS - started)) s"

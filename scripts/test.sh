@@ -21,6 +21,8 @@ failed=()
 
 # Prints the summary line and exits 0 only when every step passed.
 finish() {
+  # Installs still running in the background end with the run.
+  ((${#EP_BACKGROUND[@]})) && kill "${EP_BACKGROUND[@]}" 2>/dev/null || true
   local took="$(((SECONDS - started) / 60))m$(((SECONDS - started) % 60))s"
   if ((${#failed[@]} == 0)); then
     echo "PASS: scripts/test.sh (${passed[*]}) in $took"

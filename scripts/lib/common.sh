@@ -168,11 +168,11 @@ apt_install() {
   exec {apt_lock}>"$EP_STATE/apt.lock"
   flock -w 1800 "$apt_lock" || die "waited 30 min for another apt-get of this checkout"
   if [[ -z $EP_APT_UPDATED ]]; then
-    as_root apt-get -o DPkg::Lock::Timeout=600 update >>"$apt_log" 2>&1 || die "apt-get update failed; log: $apt_log"
+    as_root apt-get -o DPkg::Lock::Timeout=600 update >>"$apt_log" 2>&1 {apt_lock}>&- || die "apt-get update failed; log: $apt_log"
     EP_APT_UPDATED=1
   fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@" \
-    >>"$apt_log" 2>&1 || die "apt-get install $* failed; log: $apt_log"
+    >>"$apt_log" 2>&1 {apt_lock}>&- || die "apt-get install $* failed; log: $apt_log"
   exec {apt_lock}>&-
 }
 
