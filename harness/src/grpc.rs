@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::cli::BenchArgs;
 use crate::procs::{self, ApiPorts, ProducerSummary, Target};
 use crate::report::Report;
-use crate::scenarios::BROKER_PRODUCE;
+use crate::scenarios::{self, BROKER_PRODUCE};
 
 const PARTITIONS: i32 = 12;
 /// Runs shorter than this mostly time the straight producer's start-up.
@@ -187,21 +187,9 @@ fn produce(
     events: u64,
     extra: &[&str],
 ) -> anyhow::Result<ProducerSummary> {
-    let count = events.to_string();
-    let mut flags = vec![
-        "--count",
-        &count,
-        "--rate",
-        "0",
-        "--users",
-        "10000",
-        "--duplicate-ratio",
-        "0",
-        "--invalid-ratio",
-        "0",
-    ];
+    let mut flags = vec!["--duplicate-ratio", "0", "--invalid-ratio", "0"];
     flags.extend_from_slice(extra);
-    target.produce(&args.bin_dir, &flags)
+    scenarios::produce_unpaced(args, target, events, &flags)
 }
 
 /// The API binary with ingestion enabled, producing to the target's topic.

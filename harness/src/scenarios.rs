@@ -95,11 +95,7 @@ async fn measure_ceilings(args: &BenchArgs, report: &mut Report) -> anyhow::Resu
     let batch = args.batch_size.unwrap_or(5000);
     eprintln!("bench: ceilings with {rows} events each");
     let target = Target::create(PARTITIONS).await?;
-    let count = rows.to_string();
-    let produced = target.produce(
-        &args.bin_dir,
-        &["--count", &count, "--rate", "0", "--users", "10000"],
-    )?;
+    let produced = produce_unpaced(args, &target, rows as u64, &[])?;
     report.ceiling(
         BROKER_PRODUCE,
         Rate {
@@ -177,22 +173,21 @@ pub async fn end_to_end(args: &BenchArgs, events: u64) -> anyhow::Result<EndToEn
 /// Fills the target's topic with `events` messages at full speed from 10,000
 /// users, 2% of them duplicates and 0.1% invalid.
 pub fn prefill(args: &BenchArgs, target: &Target, events: u64) -> anyhow::Result<ProducerSummary> {
+    let ratios = ["--duplicate-ratio", "0.02", "--invalid-ratio", "0.001"];
+    produce_unpaced(args, target, events, &ratios)
+}
+
+/// `events` records at full speed from 10,000 users, plus `extra` flags.
+pub fn produce_unpaced(
+    args: &BenchArgs,
+    target: &Target,
+    events: u64,
+    extra: &[&str],
+) -> anyhow::Result<ProducerSummary> {
     let count = events.to_string();
-    target.produce(
-        &args.bin_dir,
-        &[
-            "--count",
-            &count,
-            "--rate",
-            "0",
-            "--users",
-            "10000",
-            "--duplicate-ratio",
-            "0.02",
-            "--invalid-ratio",
-            "0.001",
-        ],
-    )
+    let mut flags = vec!["--count", &count, "--rate", "0", "--users", "10000"];
+    flags.extend_from_slice(extra);
+    target.produce(&args.bin_dir, &flags)
 }
 
 /// One consumer draining the target's pre-filled topic (`summary` says what
@@ -265,11 +260,7 @@ async fn latency(args: &BenchArgs) -> anyhow::Result<Latency> {
 /// `consumers` instances in one group draining the same pre-filled topic.
 async fn scaling(args: &BenchArgs, consumers: usize) -> anyhow::Result<Scaling> {
     let target = Target::create(PARTITIONS).await?;
-    let count = args.scaling_events().to_string();
-    let summary = target.produce(
-        &args.bin_dir,
-        &["--count", &count, "--rate", "0", "--users", "10000"],
-    )?;
+    let summary = produce_unpaced(args, &target, args.scaling_events(), &[])?;
     let started = Instant::now();
     let mut children = Vec::new();
     for _ in 0..consumers {

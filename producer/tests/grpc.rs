@@ -7,9 +7,13 @@
 //! byte for byte and in each user's order, and nothing else; every invalid
 //! one counted `refused`, none `failed`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use common::Capture;
 
 use anyhow::{ensure, Context, Result};
 use chrono::{SecondsFormat, Utc};
@@ -18,7 +22,6 @@ use eventpulse_api::{Application, Settings};
 use eventpulse_events::{validate, Limits};
 use eventpulse_producer::progress::Progress;
 use eventpulse_producer::run::produce;
-use eventpulse_producer::sink::{Deliveries, Sent, Sink};
 use eventpulse_producer::{run, Config, ProducerError, StopSignal, Summary};
 use eventpulse_testkit::{brokers, create_topic, topic_reader, unique_name, Running, TestDatabase};
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -28,33 +31,6 @@ use rdkafka::{ClientConfig, Message as _};
 
 const KEY: &str = "producer-grpc-test-key-0123456789";
 const PARTITIONS: i32 = 3;
-
-/// (key, payload) in the order made.
-type Records = Vec<(String, Vec<u8>)>;
-
-/// A sink that keeps what it is given: the records a seed makes.
-#[derive(Default)]
-struct Capture(Records);
-
-impl Sink for Capture {
-    fn send(&mut self, key: &str, payload: &[u8], _: &StopSignal) -> Result<Sent, ProducerError> {
-        self.0.push((key.to_string(), payload.to_vec()));
-        Ok(Sent::Taken)
-    }
-    fn deliveries(&self) -> Deliveries {
-        Deliveries {
-            acked: self.0.len() as u64,
-            ..Deliveries::default()
-        }
-    }
-    fn finish(
-        &mut self,
-        _: &StopSignal,
-        _: &mut dyn FnMut(Deliveries),
-    ) -> Result<Deliveries, ProducerError> {
-        Ok(self.deliveries())
-    }
-}
 
 /// A topic and a migrated database of the test's own, and the API over them.
 struct Stack {

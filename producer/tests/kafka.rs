@@ -3,13 +3,16 @@
 //! records the same seed produces without Kafka, so the check covers count,
 //! keys, bytes and per-user order at once.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+
+use common::{Capture, Records};
 
 use anyhow::{ensure, Context, Result};
 use eventpulse_producer::progress::Progress;
 use eventpulse_producer::run::produce;
-use eventpulse_producer::sink::{Deliveries, Sent, Sink};
 use eventpulse_producer::{run, Config, ProducerError, StopSignal};
 use eventpulse_testkit::{brokers, create_topic, unique_name};
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -19,33 +22,6 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
 const COUNT: usize = 5_000;
-
-/// Records in the order they were generated: (key, payload).
-type Records = Vec<(String, Vec<u8>)>;
-
-/// A sink that keeps what it is given, to know what Kafka should hold.
-#[derive(Default)]
-struct Capture(Records);
-
-impl Sink for Capture {
-    fn send(&mut self, key: &str, payload: &[u8], _: &StopSignal) -> Result<Sent, ProducerError> {
-        self.0.push((key.to_string(), payload.to_vec()));
-        Ok(Sent::Taken)
-    }
-    fn deliveries(&self) -> Deliveries {
-        Deliveries {
-            acked: self.0.len() as u64,
-            ..Deliveries::default()
-        }
-    }
-    fn finish(
-        &mut self,
-        _: &StopSignal,
-        _: &mut dyn FnMut(Deliveries),
-    ) -> Result<Deliveries, ProducerError> {
-        Ok(self.deliveries())
-    }
-}
 
 fn config(topic: &str, extra: &[&str]) -> Config {
     let brokers = brokers();
