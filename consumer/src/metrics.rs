@@ -70,7 +70,7 @@ fn sum(counters: &IntCounterVec) -> u64 {
         .collect()
         .iter()
         .flat_map(|family| family.get_metric())
-        .map(|m| m.get_counter().value() as u64)
+        .map(|m| m.get_counter().get_value() as u64)
         .sum()
 }
 
