@@ -9,9 +9,10 @@
 # What is built, chosen by measurement (docs/broker-build.md): only the
 # storage engines the project uses (`libsql` for sqlite://, which survives a
 # restart, for the stack and the fault suite; `dynostore` for memory://, the
-# bench's), not the default postgres engine; and release settings for this
-# one build through CARGO_PROFILE_RELEASE_* (the project's own builds keep
-# theirs).
+# bench's), not the default postgres engine; no optimisation except for the
+# crates on the broker's produce and fetch path, set for this one build
+# through CARGO_PROFILE_RELEASE_* and --config (the project's own builds keep
+# their settings).
 set -euo pipefail
 
 EP_NAME=install-nisshi
@@ -19,22 +20,31 @@ EP_NAME=install-nisshi
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 NISSHI_VERSION=0.8.1
+# Names the build recipe below; a new recipe gets a new folder, so a machine
+# never keeps a broker built some other way.
+NISSHI_RECIPE=hot-opt1
 # Shared by every checkout on the machine, so it lives in the user's cache,
 # not in .state/.
-NISSHI_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/eventpulse/nisshi-$NISSHI_VERSION"
+NISSHI_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/eventpulse/nisshi-$NISSHI_VERSION-$NISSHI_RECIPE"
 NISSHI_BIN="$NISSHI_ROOT/bin/nisshi"
 BUILD_LOG="$EP_LOGS/nisshi-build.log"
 BUILD_WAIT_SECS=3000 # a build already running may have just started
 NISSHI_FEATURES=libsql,dynostore
-# Optimisation for the broker's own build; see docs/broker-build.md for the
-# build time and the broker throughput each level gave.
-NISSHI_OPT_LEVEL=${EVENTPULSE_NISSHI_OPT_LEVEL:-1}
+# Most of the 465 crates are never run by the stack (TLS, the scripting
+# engine, JSON Schema, object stores, the proxy's HTTP stack): they build at
+# opt-level 0. The crates every produced and fetched record goes through build
+# at opt-level 1. Measured on 2 cores (docs/broker-build.md): 5 min 53 s
+# instead of 11 min 24 s for opt-level 1 everywhere, and the same produce rate
+# into sqlite storage as the fully optimised broker.
+HOT_CRATES=(nisshi-sans-io nisshi-broker nisshi-service nisshi-storage nisshi-storage-sql
+  nisshi-storage-dynostore libsql libsql-sys libsql-ffi tokio bytes lz4 lz4-sys crc-fast
+  crc32fast hashbrown serde serde_json)
 # How far a build of this recipe is (share of its wall time gone) once 0%,
 # 10%, ... 100% of its crates have started, from the measured build on 2
 # cores (--timings, docs/broker-build.md): the first crates are small and
 # the last large, so a count of crates alone would promise far too little
 # time left.
-PROGRESS_CURVE=(0 5 8 11 17 27 34 39 49 64 100)
+PROGRESS_CURVE=(0 9 12 15 21 30 37 43 52 62 100)
 PROGRESS_CRATES=465
 
 installed() { [[ -x $NISSHI_BIN ]]; }
@@ -83,20 +93,23 @@ report_progress() {
 }
 
 build() {
-  log "building nisshi $NISSHI_VERSION (features: $NISSHI_FEATURES, opt-level $NISSHI_OPT_LEVEL) with cargo install; log: $BUILD_LOG"
+  log "building nisshi $NISSHI_VERSION (features: $NISSHI_FEATURES; opt-level 1 for ${#HOT_CRATES[@]} crates on its hot path, 0 for the rest) with cargo install; log: $BUILD_LOG"
   local started=$SECONDS pid status=0
   # --ignore-rust-version: the locked dependencies declare Rust 1.96 but build
   # fine on the machine's 1.95. No link-time optimisation and no debug info:
   # both cost build time and the broker does not need them.
   # EVENTPULSE_NISSHI_TIMINGS=DIR keeps the build folder there with cargo's
   # --timings report (how docs/broker-build.md was measured).
-  local -a timings=()
+  local -a timings=() hot=() crate
   [[ -n ${EVENTPULSE_NISSHI_TIMINGS:-} ]] && timings=(--timings --target-dir "$EVENTPULSE_NISSHI_TIMINGS")
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=$NISSHI_OPT_LEVEL \
+  for crate in "${HOT_CRATES[@]}"; do
+    hot+=(--config "profile.release.package.\"$crate\".opt-level=1")
+  done
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
     CARGO_PROFILE_RELEASE_LTO=off \
     CARGO_PROFILE_RELEASE_DEBUG=0 \
     cargo install "nisshi@$NISSHI_VERSION" --locked --ignore-rust-version \
-    --no-default-features --features "$NISSHI_FEATURES" --root "$NISSHI_ROOT" "${timings[@]}" \
+    --no-default-features --features "$NISSHI_FEATURES" --root "$NISSHI_ROOT" "${hot[@]}" "${timings[@]}" \
     >"$BUILD_LOG" 2>&1 &
   pid=$!
   while ! wait_until 30 pid_gone "$pid"; do
