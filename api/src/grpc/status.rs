@@ -41,7 +41,11 @@ fn to_status(state: &AppState, error: ApiError) -> Status {
     if let ApiError::Unavailable { dependency, .. } = &error {
         state.metrics.dependency_failed(*dependency);
     }
-    let message = error.to_string();
+    let message = match &error {
+        // The HTTP wording names the header; a gRPC caller sets metadata.
+        ApiError::Unauthorized => "missing or invalid API key (metadata x-api-key)".to_owned(),
+        _ => error.to_string(),
+    };
     match &error {
         ApiError::InvalidEvents(errors) => {
             let violations = first_violations(errors);

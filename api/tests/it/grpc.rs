@@ -222,6 +222,10 @@ async fn calls_need_a_known_api_key_and_health_and_reflection_answer() {
             .await
             .expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated, "{key:?}: {status:?}");
+        assert_eq!(
+            status.message(),
+            "missing or invalid API key (metadata x-api-key)"
+        );
     }
     assert_eq!(health(&api).await, ServingStatus::Serving);
     assert!(reflected_services(&api)
