@@ -45,9 +45,9 @@ in_background dashboard "$here/dashboard.sh" build
 "$here/stack.sh" up
 wait_background
 "$here/dashboard.sh" build
-log "building the consumer, the producer and the API (release)"
-cargo build --release --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-api
-bin="${CARGO_TARGET_DIR:-$EP_ROOT/target}/release"
+log "building the consumer, the producer and the API (profile demo: release at opt-level 1, see Cargo.toml)"
+cargo build --profile demo --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-api
+bin="${CARGO_TARGET_DIR:-$EP_ROOT/target}/demo"
 
 psql_count() { psql "$database_url" -Atc "$1"; }
 # The schema may not exist yet on a first run; the consumer creates it.
