@@ -45,7 +45,7 @@ in_background dashboard "$here/dashboard.sh" build
 "$here/stack.sh" up
 wait_background
 "$here/dashboard.sh" build
-log "building the consumer, the producer and the API (profile demo: release at opt-level 1, see Cargo.toml)"
+log "building the consumer, the producer and the API (profile demo: release at opt-level 1; about 5 min on 2 cores the first time, seconds after)"
 cargo build --profile demo --quiet -p eventpulse-consumer -p eventpulse-producer -p eventpulse-api
 bin="${CARGO_TARGET_DIR:-$EP_ROOT/target}/demo"
 

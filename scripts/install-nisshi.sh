@@ -33,9 +33,9 @@ NISSHI_FEATURES=libsql,dynostore
 # Most of the 465 crates are never run by the stack (TLS, the scripting
 # engine, JSON Schema, object stores, the proxy's HTTP stack): they build at
 # opt-level 0. The crates every produced and fetched record goes through build
-# at opt-level 1. Measured on 2 cores (docs/broker-build.md): 5 min 53 s
-# instead of 11 min 24 s for opt-level 1 everywhere, and the same produce rate
-# into sqlite storage as the fully optimised broker.
+# at opt-level 1. Measured on 2 cores in a cold demo.sh (docs/broker-build.md):
+# 6 min 31 s instead of 11 min 24 s for opt-level 1 everywhere, and a produce
+# rate into sqlite storage within 3% of the fully optimised broker's.
 HOT_CRATES=(nisshi-sans-io nisshi-broker nisshi-service nisshi-storage nisshi-storage-sql
   nisshi-storage-dynostore libsql libsql-sys libsql-ffi tokio bytes lz4 lz4-sys crc-fast
   crc32fast hashbrown serde serde_json)
@@ -100,7 +100,8 @@ build() {
   # both cost build time and the broker does not need them.
   # EVENTPULSE_NISSHI_TIMINGS=DIR keeps the build folder there with cargo's
   # --timings report (how docs/broker-build.md was measured).
-  local -a timings=() hot=() crate
+  local -a timings=() hot=()
+  local crate
   [[ -n ${EVENTPULSE_NISSHI_TIMINGS:-} ]] && timings=(--timings --target-dir "$EVENTPULSE_NISSHI_TIMINGS")
   for crate in "${HOT_CRATES[@]}"; do
     hot+=(--config "profile.release.package.\"$crate\".opt-level=1")
