@@ -41,11 +41,7 @@ fn to_status(state: &AppState, error: ApiError) -> Status {
     if let ApiError::Unavailable { dependency, .. } = &error {
         state.metrics.dependency_failed(*dependency);
     }
-    let message = match &error {
-        // The HTTP wording names the header; a gRPC caller sets metadata.
-        ApiError::Unauthorized => "missing or invalid API key (metadata x-api-key)".to_owned(),
-        _ => error.to_string(),
-    };
+    let message = error.to_string();
     match &error {
         ApiError::InvalidEvents(errors) => {
             let violations = first_violations(errors);
@@ -60,9 +56,14 @@ fn to_status(state: &AppState, error: ApiError) -> Status {
                 ErrorDetails::with_bad_request(violations),
             )
         }
+        // The HTTP wording names the header; a gRPC caller sets metadata.
+        ApiError::Unauthorized => Status::unauthenticated(UNAUTHENTICATED_MESSAGE),
         _ => Status::new(code_of(&error), message),
     }
 }
+
+/// What a call without a known `x-api-key` is told.
+const UNAUTHENTICATED_MESSAGE: &str = "missing or invalid API key (metadata x-api-key)";
 
 /// The details travel base64-encoded in a trailer, and clients refuse
 /// headers over 16 KiB by default (hyper's limit, tonic's too): a batch of
