@@ -56,6 +56,7 @@ ensure_cargo_on_path
 in_background cargo-fetch cargo fetch --locked
 in_background dashboard "$here/dashboard.sh" browser
 in_background monitoring-tools "$here/check-monitoring.sh" --install-only
+in_background grpcurl "$here/install-grpcurl.sh"
 
 if ! "$here/stack.sh" up; then
   failed+=("stack-up")
@@ -73,7 +74,13 @@ if ! EVENTPULSE_NISSHI_BIN=$("$here/install-nisshi.sh"); then
 fi
 export EVENTPULSE_NISSHI_BIN
 wait_background
-log "tests use brokers $(redact_url "$EVENTPULSE_BROKERS"), redis $(redact_url "$EVENTPULSE_REDIS_URL"), admin database $(redact_url "$EVENTPULSE_TEST_ADMIN_DATABASE_URL"), nisshi $EVENTPULSE_NISSHI_BIN"
+# grpcurl for api/tests/it/grpcurl.rs (docs/api.md's commands); a failed
+# install is reported here and that test then says what is missing.
+if [[ -z ${EVENTPULSE_GRPCURL_BIN:-} ]] && ! EVENTPULSE_GRPCURL_BIN=$("$here/install-grpcurl.sh"); then
+  failed+=("install-grpcurl")
+fi
+export EVENTPULSE_GRPCURL_BIN
+log "tests use brokers $(redact_url "$EVENTPULSE_BROKERS"), redis $(redact_url "$EVENTPULSE_REDIS_URL"), admin database $(redact_url "$EVENTPULSE_TEST_ADMIN_DATABASE_URL"), nisshi $EVENTPULSE_NISSHI_BIN, grpcurl ${EVENTPULSE_GRPCURL_BIN:-missing}"
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings

@@ -9,6 +9,7 @@ mod browser;
 mod dashboard_api;
 mod end_to_end;
 mod grpc;
+mod grpcurl;
 mod ingest;
 mod listing;
 mod live;
