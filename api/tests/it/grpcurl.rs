@@ -1,10 +1,12 @@
-//! docs/api.md's `grpcurl` commands, run with the real grpcurl against the
-//! running service: reflection lists and describes the service (grpcurl
-//! needs no .proto), the standard health check answers, and a Push with the
-//! key reaches the topic while one without it is refused.
+//! The calls of docs/api.md's `grpcurl` commands, made with the real
+//! grpcurl against the running service: reflection lists and describes the
+//! service (grpcurl needs no .proto), the standard health check answers, and
+//! a Push with the key reaches the topic while one without it is refused.
 //!
 //! Needs grpcurl: `EVENTPULSE_GRPCURL_BIN` names it (`scripts/test.sh` sets
-//! it from `scripts/install-grpcurl.sh`), else `grpcurl` on PATH.
+//! it from `scripts/install-grpcurl.sh`), else `grpcurl` on PATH. That one is
+//! grpcurl 1.8.6, which asks only reflection v1alpha, so this test covers
+//! v1alpha and `grpc.rs`'s tonic client covers v1.
 
 use std::process::Output;
 use std::time::Duration;
@@ -30,12 +32,26 @@ struct Run {
     stderr: String,
 }
 
+/// The grpcurl to run, checked before the test makes its topic and database.
+fn grpcurl_bin() -> String {
+    let bin = std::env::var("EVENTPULSE_GRPCURL_BIN")
+        .ok()
+        .filter(|bin| !bin.is_empty())
+        .unwrap_or_else(|| "grpcurl".to_owned());
+    let runs = std::process::Command::new(&bin)
+        .arg("-version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        runs,
+        "cannot run {bin}: run scripts/install-grpcurl.sh and set EVENTPULSE_GRPCURL_BIN \
+         to the path it prints (scripts/test.sh does)"
+    );
+    bin
+}
+
 impl Grpcurl {
-    fn new(api: &Api) -> Self {
-        let bin = std::env::var("EVENTPULSE_GRPCURL_BIN")
-            .ok()
-            .filter(|bin| !bin.is_empty())
-            .unwrap_or_else(|| "grpcurl".to_owned());
+    fn new(bin: String, api: &Api) -> Self {
         let addr = api.grpc.trim_start_matches("http://").to_owned();
         Self { bin, addr }
     }
@@ -54,13 +70,7 @@ impl Grpcurl {
         let output: Output = tokio::time::timeout(GRPCURL_PATIENCE, command.output())
             .await
             .expect("grpcurl finishes")
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot run {} ({error}): run scripts/install-grpcurl.sh and set \
-                     EVENTPULSE_GRPCURL_BIN to the path it prints (scripts/test.sh does)",
-                    self.bin
-                )
-            });
+            .expect("grpcurl runs");
         Run {
             ok: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -87,9 +97,10 @@ fn login(id: Uuid) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcurl_lists_describes_checks_health_and_pushes_with_the_key() {
+    let bin = grpcurl_bin();
     let stack = Stack::new(1).await;
     let api = stack.start_api(stack.layer()).await;
-    let grpcurl = Grpcurl::new(&api);
+    let grpcurl = Grpcurl::new(bin, &api);
 
     let list = grpcurl.run(None, None, &["list"]).await;
     assert!(list.ok, "list failed: {}", list.stderr);
